@@ -1,0 +1,584 @@
+"""Exact anomaly-detection metrics: pure functions plus accumulators.
+
+Image level: AUROC and F1-max of per-image scores. Pixel level: AUROC, average precision, F1-max and
+AUPRO (the area under the per-region-overlap curve up to a false-positive-rate limit, divided by the
+limit), following the official MVTec AD evaluation script exactly (see ``docs/EVALUATION.md``).
+
+Every metric is computed from *sorted* score arrays and cumulative counts, never from a threshold grid,
+so results are exact (ties between scores are merged, as scikit-learn and the official script do).
+Pixel scores are handled as float32, image scores as float64. Nothing is clamped or normalised.
+
+A pixel set is summarised once (:class:`PixelSummary`: sorted defect-free scores, sorted defect scores
+with per-region weights); several summaries can be combined at query time without re-sorting the big
+arrays, which is how the per-defect-type report shares the work between its rows.
+
+Example:
+    >>> import numpy as np
+    >>> amap = np.array([[0.9, 0.1], [0.2, 0.8]], dtype=np.float32)
+    >>> mask = np.array([[1, 0], [0, 1]], dtype=np.uint8)
+    >>> round(pixel_auroc([amap], [mask]), 6)
+    1.0
+    >>> auroc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1])
+    0.75
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from scipy import ndimage
+
+from adsynth.errors import ConfigError, DataError
+
+__all__ = [
+    "Undefined",
+    "auroc",
+    "average_precision",
+    "f1_max",
+    "roc_curve",
+    "aupro",
+    "pro_curve",
+    "pixel_auroc",
+    "pixel_average_precision",
+    "pixel_f1_max",
+    "pixel_metrics",
+    "image_metrics",
+    "resize_to_mask",
+    "PixelSummary",
+    "PixelAccumulator",
+    "ImageAccumulator",
+    "combine_pixel_metrics",
+    "combine_image_metrics",
+    "DEFAULT_PRO_LIMIT",
+]
+
+DEFAULT_PRO_LIMIT = 0.3
+
+# 8-connectivity for ground-truth regions, as in the official script.
+_STRUCTURE = np.ones((3, 3), dtype=bool)
+
+
+@dataclass(frozen=True)
+class Undefined:
+    """A metric that cannot be computed on the given data, with the reason why.
+
+    It is reported as such (never as a silent 0.5 or 0). ``float(Undefined(...))`` is NaN.
+    """
+
+    reason: str
+
+    def __float__(self) -> float:
+        return float("nan")
+
+    def __str__(self) -> str:
+        return f"undefined ({self.reason})"
+
+
+def check_limit(limit: float) -> float:
+    """Check the AUPRO integration limit lies in (0, 1]."""
+    try:
+        v = float(limit)
+    except (TypeError, ValueError):
+        raise ConfigError(f"expected `limit` to be a number in (0, 1], got {limit!r}") from None
+    if not (0.0 < v <= 1.0):
+        raise ConfigError(f"expected `limit` to be in (0, 1], got {limit!r}")
+    return v
+
+
+# --------------------------------------------------------------------------------------------------
+# Sorted-array kernels. `negs` / `poss` are lists of ascending-sorted arrays of one common dtype.
+# --------------------------------------------------------------------------------------------------
+
+
+def _unique_sorted(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct values and their counts of an ascending-sorted array (cheaper than np.unique)."""
+    if a.size == 0:
+        return a, np.zeros(0, dtype=np.int64)
+    starts = np.flatnonzero(np.concatenate(([True], a[1:] != a[:-1])))
+    counts = np.diff(np.append(starts, a.size))
+    return a[starts], counts
+
+
+def _count_ge(arrays: Sequence[np.ndarray], values: np.ndarray, strict: bool = False) -> np.ndarray:
+    """Number of elements ``>= values`` (or ``> values`` if strict) over several sorted arrays."""
+    side = "right" if strict else "left"
+    total = np.zeros(values.shape, dtype=np.int64)
+    for a in arrays:
+        if a.size:
+            total += a.size - np.searchsorted(a, values, side=side)
+    return total
+
+
+def _merge_sorted(arrays: Sequence[np.ndarray]) -> np.ndarray:
+    nonempty = [a for a in arrays if a.size]
+    if len(nonempty) == 1:
+        return nonempty[0]
+    if not nonempty:
+        return arrays[0][:0] if arrays else np.zeros(0)
+    merged = np.concatenate(nonempty)
+    merged.sort()
+    return merged
+
+
+def _auroc_sorted(negs: Sequence[np.ndarray], poss: Sequence[np.ndarray]) -> float | Undefined:
+    """Mann-Whitney AUROC: P(pos > neg) + 1/2 P(pos == neg); equals the trapezoid ROC area."""
+    n_neg = sum(a.size for a in negs)
+    n_pos = sum(a.size for a in poss)
+    if n_pos == 0:
+        return Undefined("no positive samples")
+    if n_neg == 0:
+        return Undefined("no negative samples")
+    twice_wins = 0
+    for p in poss:
+        values, counts = _unique_sorted(p)
+        for a in negs:
+            if a.size:
+                below = np.searchsorted(a, values, side="left")
+                below_or_tied = np.searchsorted(a, values, side="right")
+                twice_wins += int(np.dot(counts, below + below_or_tied))
+    return twice_wins / (2.0 * n_pos * n_neg)
+
+
+def _pr_points(
+    negs: Sequence[np.ndarray], poss: Sequence[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """TP, FP and added positives at each distinct positive score, in descending score order.
+
+    Precision/recall only change where a positive sits, so these points carry AP and F1-max exactly.
+    """
+    pos = _merge_sorted(poss)
+    values, counts = _unique_sorted(pos)
+    values, counts = values[::-1], counts[::-1]
+    tp = np.cumsum(counts)
+    fp = _count_ge(negs, values)
+    return tp, fp, counts, int(pos.size)
+
+
+def _average_precision_sorted(negs, poss) -> float | Undefined:
+    tp, fp, added, n_pos = _pr_points(negs, poss)
+    if n_pos == 0:
+        return Undefined("no positive samples")
+    precision = tp / (tp + fp)
+    return float(np.dot(added, precision) / n_pos)
+
+
+def _f1_max_sorted(negs, poss) -> float | Undefined:
+    tp, fp, _, n_pos = _pr_points(negs, poss)
+    if n_pos == 0:
+        return Undefined("no positive samples")
+    return float(np.max(2.0 * tp / (tp + fp + n_pos)))
+
+
+def _as_scores_labels(scores, labels) -> tuple[np.ndarray, np.ndarray]:
+    s = np.asarray(scores, dtype=np.float64).ravel()
+    y = np.asarray(labels).ravel()
+    if s.shape != y.shape:
+        raise DataError(f"expected as many labels as scores, got {y.size} labels for {s.size} scores")
+    if not np.all(np.isfinite(s)):
+        raise DataError("expected finite scores, found NaN or inf")
+    return np.sort(s[y == 0]), np.sort(s[y != 0])
+
+
+def auroc(scores, labels) -> float | Undefined:
+    """Area under the ROC curve (ties count one half), as ``sklearn.metrics.roc_auc_score``.
+
+    Args:
+        scores: higher means more anomalous.
+        labels: 0 for normal, anything else for anomalous.
+
+    Example:
+        >>> auroc([0.2, 0.7, 0.7], [0, 1, 0])
+        0.75
+    """
+    neg, pos = _as_scores_labels(scores, labels)
+    return _auroc_sorted([neg], [pos])
+
+
+def average_precision(scores, labels) -> float | Undefined:
+    """Average precision, as ``sklearn.metrics.average_precision_score`` (step sum, no interpolation).
+
+    Example:
+        >>> average_precision([0.1, 0.9, 0.8], [0, 1, 0])
+        1.0
+    """
+    neg, pos = _as_scores_labels(scores, labels)
+    return _average_precision_sorted([neg], [pos])
+
+
+def f1_max(scores, labels) -> float | Undefined:
+    """Best F1 score over all thresholds (``score >= t`` is predicted anomalous).
+
+    Example:
+        >>> round(f1_max([0.1, 0.9, 0.8], [0, 1, 0]), 6)
+        1.0
+    """
+    neg, pos = _as_scores_labels(scores, labels)
+    return _f1_max_sorted([neg], [pos])
+
+
+def roc_curve(scores, labels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """ROC curve with ties merged: ``(fpr, tpr, thresholds)``, from (0, 0) to (1, 1).
+
+    Example:
+        >>> fpr, tpr, thr = roc_curve([0.1, 0.9, 0.8], [0, 1, 0])
+        >>> fpr.tolist(), tpr.tolist()
+        ([0.0, 0.0, 0.5, 1.0], [0.0, 1.0, 1.0, 1.0])
+    """
+    neg, pos = _as_scores_labels(scores, labels)
+    values = np.unique(np.concatenate([neg, pos]))[::-1]
+    tp = _count_ge([pos], values)
+    fp = _count_ge([neg], values)
+    n_pos, n_neg = max(pos.size, 1), max(neg.size, 1)
+    fpr = np.concatenate(([0.0], fp / n_neg))
+    tpr = np.concatenate(([0.0], tp / n_pos))
+    thresholds = np.concatenate(([np.inf], values))
+    return fpr, tpr, thresholds
+
+
+# --------------------------------------------------------------------------------------------------
+# Pixel sets
+# --------------------------------------------------------------------------------------------------
+
+
+def resize_to_mask(amap: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Return ``amap`` as float32 at ``shape`` (bilinear, OpenCV); the mask is never resized."""
+    amap = np.asarray(amap, dtype=np.float32)
+    if amap.ndim == 3 and amap.shape[0] == 1:
+        amap = amap[0]
+    if amap.ndim != 2:
+        raise DataError(f"expected an anomaly map of shape H×W, got {amap.shape}")
+    if amap.shape != tuple(shape):
+        amap = cv2.resize(amap, (int(shape[1]), int(shape[0])), interpolation=cv2.INTER_LINEAR)
+    return amap
+
+
+@dataclass
+class PixelSummary:
+    """Sorted summary of a set of pixels, enough for every pixel metric.
+
+    Attributes:
+        ok: ascending scores of the defect-free pixels (float32).
+        defect: ascending scores of the ground-truth pixels (float32).
+        defect_weight_tail: ``defect_weight_tail[i]`` = sum of the region weights ``1/|region|`` of
+            ``defect[i:]`` (float64, one longer than ``defect``).
+        n_regions: number of 8-connected ground-truth regions.
+    """
+
+    ok: np.ndarray
+    defect: np.ndarray
+    defect_weight_tail: np.ndarray
+    n_regions: int
+
+    @property
+    def n_ok(self) -> int:
+        return int(self.ok.size)
+
+    @property
+    def n_defect(self) -> int:
+        return int(self.defect.size)
+
+
+class PixelAccumulator:
+    """Collects anomaly maps and masks batch by batch; :meth:`compute` gives the pixel metrics.
+
+    Only the scores are kept (4 bytes per pixel plus 8 per defect pixel), not the maps or masks.
+
+    Args:
+        limit: AUPRO integration limit (false-positive rate), in (0, 1].
+
+    Example:
+        >>> import numpy as np
+        >>> acc = PixelAccumulator()
+        >>> acc.update([np.array([[0.9, 0.1], [0.2, 0.8]])], [np.array([[1, 0], [0, 0]])])
+        >>> acc.compute()["pixel_auroc"]
+        1.0
+    """
+
+    def __init__(self, limit: float = DEFAULT_PRO_LIMIT) -> None:
+        self.limit = check_limit(limit)
+        self._ok: list[np.ndarray] = []
+        self._defect: list[np.ndarray] = []
+        self._weights: list[np.ndarray] = []
+        self._n_regions = 0
+        self._summary: PixelSummary | None = None
+
+    def update(self, maps, masks, names: Sequence[str] | None = None) -> None:
+        """Add a batch: ``maps`` (N×h×w or a sequence of H×W arrays) and masks (0/1, any H×W each).
+
+        Each map is resized to its mask's shape. ``names`` (optional) only serve error messages.
+        """
+        if len(maps) != len(masks):
+            raise DataError(f"expected as many masks as maps, got {len(masks)} masks for {len(maps)} maps")
+        for i, (amap, mask) in enumerate(zip(maps, masks)):
+            label = f"sample {names[i]!r}" if names is not None else f"map {i} of the batch"
+            self.add(amap, mask, label)
+
+    def add(self, amap: np.ndarray, mask: np.ndarray, label: str = "map") -> None:
+        """Add one map and its mask (see :meth:`update`)."""
+        mask = np.asarray(mask)
+        if mask.ndim != 2:
+            raise DataError(f"{label}: expected a mask of shape H×W, got {mask.shape}")
+        amap = resize_to_mask(amap, mask.shape)
+        if not np.isfinite(amap).all():
+            raise DataError(f"{label}: anomaly map contains NaN or inf")
+        if mask.dtype != bool:
+            if mask.size and (mask.min() < 0 or mask.max() > 1):
+                raise DataError(f"{label}: expected a binary (0/1) mask, found values outside {{0, 1}}")
+        defect = mask.astype(bool, copy=False)
+        self._summary = None
+        if not defect.any():
+            self._ok.append(np.array(amap, copy=True).ravel())
+            return
+        regions, n = ndimage.label(defect, structure=_STRUCTURE)
+        sizes = np.bincount(regions.ravel())
+        in_region = regions[defect]
+        self._ok.append(amap[~defect])
+        self._defect.append(amap[defect])
+        self._weights.append(1.0 / sizes[in_region])
+        self._n_regions += int(n)
+
+    def summary(self) -> PixelSummary:
+        """Sort what was collected (once; cached until the next update)."""
+        if self._summary is None:
+            # Chunks are private copies, so sorting the concatenation in place is safe.
+            if not self._ok:
+                self._ok = [np.zeros(0, np.float32)]
+            ok = np.concatenate(self._ok) if len(self._ok) != 1 else self._ok[0]
+            ok.sort()
+            self._ok = [ok]
+            if self._defect:
+                scores = np.concatenate(self._defect)
+                weights = np.concatenate(self._weights)
+                order = np.argsort(scores, kind="stable")
+                scores, weights = scores[order], weights[order]
+            else:
+                scores, weights = np.zeros(0, np.float32), np.zeros(0)
+            self._defect, self._weights = [scores], [weights]
+            tail = np.zeros(scores.size + 1)
+            tail[:-1] = np.cumsum(weights[::-1])[::-1]
+            self._summary = PixelSummary(ok, scores, tail, self._n_regions)
+        return self._summary
+
+    def compute(self) -> dict[str, float | Undefined]:
+        """``pixel_auroc``, ``pixel_ap``, ``pixel_f1_max`` and ``aupro`` of everything added."""
+        return combine_pixel_metrics([self.summary()], self.limit)
+
+
+class ImageAccumulator:
+    """Collects image scores and labels; :meth:`compute` gives ``image_auroc`` and ``image_f1_max``.
+
+    Example:
+        >>> acc = ImageAccumulator()
+        >>> acc.update([0.1, 0.9], [0, 1])
+        >>> acc.compute()["image_auroc"]
+        1.0
+    """
+
+    def __init__(self) -> None:
+        self._scores: list[np.ndarray] = []
+        self._labels: list[np.ndarray] = []
+
+    def update(self, scores, labels) -> None:
+        s = np.asarray(scores, dtype=np.float64).ravel()
+        y = np.asarray(labels).ravel()
+        if s.shape != y.shape:
+            raise DataError(f"expected as many labels as scores, got {y.size} labels for {s.size} scores")
+        if not np.isfinite(s).all():
+            raise DataError("expected finite image scores, found NaN or inf")
+        self._scores.append(s)
+        self._labels.append(y != 0)
+
+    def sorted_scores(self) -> tuple[np.ndarray, np.ndarray]:
+        """Ascending scores of the normal and of the anomalous images."""
+        s = np.concatenate(self._scores) if self._scores else np.zeros(0)
+        y = np.concatenate(self._labels) if self._labels else np.zeros(0, bool)
+        return np.sort(s[~y]), np.sort(s[y])
+
+    def compute(self) -> dict[str, float | Undefined]:
+        neg, pos = self.sorted_scores()
+        return combine_image_metrics([neg], [pos])
+
+
+def combine_image_metrics(negs: Sequence[np.ndarray], poss: Sequence[np.ndarray]) -> dict:
+    """Image AUROC and F1-max from sorted normal (``negs``) and anomalous (``poss``) score arrays."""
+    n_neg = sum(a.size for a in negs)
+    n_pos = sum(a.size for a in poss)
+    if n_pos == 0:
+        no_pos = Undefined("no anomalous images")
+        return {"image_auroc": no_pos, "image_f1_max": no_pos}
+    out: dict[str, float | Undefined] = {}
+    out["image_auroc"] = Undefined("no normal images") if n_neg == 0 else _auroc_sorted(negs, poss)
+    out["image_f1_max"] = _f1_max_sorted(negs, poss)
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# AUPRO
+# --------------------------------------------------------------------------------------------------
+
+
+def _pro_segments(summaries: Sequence[PixelSummary], limit: float):
+    """The segments of the official PRO curve that start left of ``limit``.
+
+    The official curve has one point per distinct score (all pixels pooled); its x only moves at
+    scores held by defect-free pixels. So the area is carried by one segment per distinct defect-free
+    score s, from (fpr(>s), pro(>s)) to (fpr(>=s), pro(>=s)); the points in between, at scores held by
+    defect pixels only, lie on vertical lines and add no area. Returns (x0, y0, x1, y1) in order of
+    descending s, or None when the curve is undefined.
+    """
+    n_ok = sum(s.n_ok for s in summaries)
+    n_regions = sum(s.n_regions for s in summaries)
+    if n_ok == 0 or n_regions == 0:
+        return None
+    # Only the scores s with fpr(>s) < limit matter: the k-th largest defect-free score c bounds them.
+    k = min(n_ok, int(np.floor(limit * n_ok)) + 1)
+    tops = [s.ok[max(0, s.n_ok - k) :] for s in summaries if s.n_ok]
+    if len(tops) == 1:
+        cut = tops[0][tops[0].size - k]
+    else:
+        cand = np.concatenate(tops)
+        cut = np.partition(cand, cand.size - k)[cand.size - k]
+    relevant = _merge_sorted([s.ok[np.searchsorted(s.ok, cut, side="left") :] for s in summaries])
+    values, counts = _unique_sorted(relevant)
+    values, counts = values[::-1], counts[::-1]
+    n_ge = np.cumsum(counts)
+    x1 = n_ge / n_ok
+    x0 = (n_ge - counts) / n_ok
+    y1 = np.zeros(values.size)
+    y0 = np.zeros(values.size)
+    for s in summaries:
+        if s.n_defect:
+            y1 += s.defect_weight_tail[np.searchsorted(s.defect, values, side="left")]
+            y0 += s.defect_weight_tail[np.searchsorted(s.defect, values, side="right")]
+    y1 /= n_regions
+    y0 /= n_regions
+    # The official script clips both coordinates at 1 (float rounding of the cumulative sums).
+    return np.minimum(x0, 1.0), np.minimum(y0, 1.0), np.minimum(x1, 1.0), np.minimum(y1, 1.0)
+
+
+def _aupro_from_summaries(summaries: Sequence[PixelSummary], limit: float) -> float | Undefined:
+    if sum(s.n_regions for s in summaries) == 0:
+        return Undefined("no ground-truth regions")
+    if sum(s.n_ok for s in summaries) == 0:
+        return Undefined("no defect-free pixels")
+    x0, y0, x1, y1 = _pro_segments(summaries, limit)
+    full = x1 <= limit
+    area = 0.5 * float(np.dot(y0[full] + y1[full], x1[full] - x0[full]))
+    crossing = np.flatnonzero((x0 < limit) & (x1 > limit))
+    if crossing.size:
+        i = crossing[0]
+        y_limit = y0[i] + (y1[i] - y0[i]) * (limit - x0[i]) / (x1[i] - x0[i])
+        area += 0.5 * (y0[i] + y_limit) * (limit - x0[i])
+    return float(area / limit)
+
+
+def pro_curve_from_summaries(
+    summaries: Sequence[PixelSummary], limit: float = 1.0
+) -> tuple[np.ndarray, np.ndarray] | Undefined:
+    """Vertices ``(fpr, pro)`` of the official PRO curve up to (at least) ``limit``.
+
+    Collinear points on vertical runs are dropped; the curve starts at (0, 0) and, when ``limit`` is 1,
+    ends at (1, 1).
+    """
+    if sum(s.n_regions for s in summaries) == 0:
+        return Undefined("no ground-truth regions")
+    if sum(s.n_ok for s in summaries) == 0:
+        return Undefined("no defect-free pixels")
+    x0, y0, x1, y1 = _pro_segments(summaries, limit)
+    fpr = np.concatenate(([0.0], np.column_stack([x0, x1]).ravel()))
+    pro = np.concatenate(([0.0], np.column_stack([y0, y1]).ravel()))
+    if limit >= 1.0:
+        fpr, pro = np.append(fpr, 1.0), np.append(pro, 1.0)
+    return fpr, pro
+
+
+def combine_pixel_metrics(summaries: Sequence[PixelSummary], limit: float = DEFAULT_PRO_LIMIT) -> dict:
+    """Every pixel metric over the union of several pixel sets, sharing their sorted arrays.
+
+    Returns a dict with ``pixel_auroc``, ``pixel_ap``, ``pixel_f1_max`` and ``aupro`` (float or
+    :class:`Undefined`).
+    """
+    limit = check_limit(limit)
+    negs = [s.ok for s in summaries]
+    poss = [s.defect for s in summaries]
+    n_defect = sum(s.n_defect for s in summaries)
+    n_ok = sum(s.n_ok for s in summaries)
+    if n_defect == 0:
+        none = Undefined("no defect pixels in the ground truth")
+        return {"pixel_auroc": none, "pixel_ap": none, "pixel_f1_max": none, "aupro": none}
+    return {
+        "pixel_auroc": Undefined("no defect-free pixels") if n_ok == 0 else _auroc_sorted(negs, poss),
+        "pixel_ap": _average_precision_sorted(negs, poss),
+        "pixel_f1_max": _f1_max_sorted(negs, poss),
+        "aupro": _aupro_from_summaries(summaries, limit),
+    }
+
+
+def _summary(maps, masks) -> PixelSummary:
+    acc = PixelAccumulator(limit=1.0)
+    acc.update(maps, masks)
+    return acc.summary()
+
+
+def pixel_metrics(maps, masks, limit: float = DEFAULT_PRO_LIMIT) -> dict[str, float | Undefined]:
+    """Pixel AUROC, AP, F1-max and AUPRO in one sorted pass. Maps are resized to their masks.
+
+    Example:
+        >>> import numpy as np
+        >>> m = pixel_metrics([np.array([[0.9, 0.1], [0.2, 0.8]])], [np.array([[1, 0], [0, 1]])])
+        >>> m["pixel_auroc"], m["aupro"]
+        (1.0, 1.0)
+    """
+    return combine_pixel_metrics([_summary(maps, masks)], limit)
+
+
+def aupro(maps, masks, limit: float = DEFAULT_PRO_LIMIT) -> float | Undefined:
+    """Normalised area under the PRO curve up to ``limit``, exactly as the official MVTec AD script.
+
+    8-connected regions, false-positive rate pooled over every defect-free pixel of all maps, each
+    region weighted equally, ties merged, trapezoid with linear interpolation at ``limit``, divided by
+    ``limit``.
+
+    Args:
+        maps: anomaly maps (sequence of H×W arrays or an N×H×W array); resized to their masks.
+        masks: ground-truth masks, 0/1, one per map (all zeros for a normal image).
+        limit: false-positive-rate integration limit in (0, 1].
+
+    Example:
+        >>> import numpy as np
+        >>> amap = np.array([[0.9, 0.8], [0.1, 0.7]])
+        >>> round(aupro([amap], [np.array([[1, 1], [0, 0]])]), 6)
+        1.0
+    """
+    limit = check_limit(limit)
+    return _aupro_from_summaries([_summary(maps, masks)], limit)
+
+
+def pro_curve(maps, masks) -> tuple[np.ndarray, np.ndarray] | Undefined:
+    """The whole official PRO curve ``(fpr, pro)`` from (0, 0) to (1, 1) (vertical runs compressed)."""
+    return pro_curve_from_summaries([_summary(maps, masks)], 1.0)
+
+
+def pixel_auroc(maps, masks) -> float | Undefined:
+    """Pixel-level AUROC over all pixels of all maps (maps resized to their masks)."""
+    return pixel_metrics(maps, masks)["pixel_auroc"]
+
+
+def pixel_average_precision(maps, masks) -> float | Undefined:
+    """Pixel-level average precision over all pixels of all maps."""
+    return pixel_metrics(maps, masks)["pixel_ap"]
+
+
+def pixel_f1_max(maps, masks) -> float | Undefined:
+    """Pixel-level F1-max over all pixels of all maps."""
+    return pixel_metrics(maps, masks)["pixel_f1_max"]
+
+
+def image_metrics(scores: Iterable[float], labels: Iterable[int]) -> dict[str, float | Undefined]:
+    """Image AUROC and F1-max of per-image scores (0 = normal label)."""
+    acc = ImageAccumulator()
+    acc.update(list(scores), list(labels))
+    return acc.compute()
