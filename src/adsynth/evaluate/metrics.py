@@ -52,6 +52,8 @@ __all__ = [
     "ImageAccumulator",
     "combine_pixel_metrics",
     "combine_image_metrics",
+    "pixel_metrics_and_pro_curve",
+    "pro_curve_from_summaries",
     "DEFAULT_PRO_LIMIT",
 ]
 
@@ -262,14 +264,13 @@ class PixelSummary:
     Attributes:
         ok: ascending scores of the defect-free pixels (float32).
         defect: ascending scores of the ground-truth pixels (float32).
-        defect_weight_tail: ``defect_weight_tail[i]`` = sum of the region weights ``1/|region|`` of
-            ``defect[i:]`` (float64, one longer than ``defect``).
+        defect_weight: weight ``1/|region|`` of each pixel of ``defect`` (same order, float64).
         n_regions: number of 8-connected ground-truth regions.
     """
 
     ok: np.ndarray
     defect: np.ndarray
-    defect_weight_tail: np.ndarray
+    defect_weight: np.ndarray
     n_regions: int
 
     @property
@@ -312,7 +313,7 @@ class PixelAccumulator:
         """
         if len(maps) != len(masks):
             raise DataError(f"expected as many masks as maps, got {len(masks)} masks for {len(maps)} maps")
-        for i, (amap, mask) in enumerate(zip(maps, masks)):
+        for i, (amap, mask) in enumerate(zip(maps, masks, strict=True)):
             label = f"sample {names[i]!r}" if names is not None else f"map {i} of the batch"
             self.add(amap, mask, label)
 
@@ -357,9 +358,7 @@ class PixelAccumulator:
             else:
                 scores, weights = np.zeros(0, np.float32), np.zeros(0)
             self._defect, self._weights = [scores], [weights]
-            tail = np.zeros(scores.size + 1)
-            tail[:-1] = np.cumsum(weights[::-1])[::-1]
-            self._summary = PixelSummary(ok, scores, tail, self._n_regions)
+            self._summary = PixelSummary(ok, scores, weights, self._n_regions)
         return self._summary
 
     def compute(self) -> dict[str, float | Undefined]:
@@ -447,24 +446,27 @@ def _pro_segments(summaries: Sequence[PixelSummary], limit: float):
     n_ge = np.cumsum(counts)
     x1 = n_ge / n_ok
     x0 = (n_ge - counts) / n_ok
-    y1 = np.zeros(values.size)
-    y0 = np.zeros(values.size)
+    # pro(>=v) sums the weights of defect pixels d >= v. Placing each defect pixel in the bin of the
+    # distinct values it reaches (few defect pixels searched among many values, not the reverse) and
+    # summing the bins from the top gives pro at every v in one pass.
+    ascending = values[::-1]
+    bins_ge = np.zeros(values.size + 1)
+    bins_gt = np.zeros(values.size + 1)
     for s in summaries:
         if s.n_defect:
-            y1 += s.defect_weight_tail[np.searchsorted(s.defect, values, side="left")]
-            y0 += s.defect_weight_tail[np.searchsorted(s.defect, values, side="right")]
-    y1 /= n_regions
-    y0 /= n_regions
+            reach_ge = np.searchsorted(ascending, s.defect, side="right")
+            reach_gt = np.searchsorted(ascending, s.defect, side="left")
+            bins_ge += np.bincount(reach_ge, weights=s.defect_weight, minlength=values.size + 1)
+            bins_gt += np.bincount(reach_gt, weights=s.defect_weight, minlength=values.size + 1)
+    # Descending value i (ascending index n-1-i) collects the bins above n-1-i, i.e. bins n-i .. n.
+    y1 = np.cumsum(bins_ge[::-1])[: values.size] / n_regions
+    y0 = np.cumsum(bins_gt[::-1])[: values.size] / n_regions
     # The official script clips both coordinates at 1 (float rounding of the cumulative sums).
     return np.minimum(x0, 1.0), np.minimum(y0, 1.0), np.minimum(x1, 1.0), np.minimum(y1, 1.0)
 
 
-def _aupro_from_summaries(summaries: Sequence[PixelSummary], limit: float) -> float | Undefined:
-    if sum(s.n_regions for s in summaries) == 0:
-        return Undefined("no ground-truth regions")
-    if sum(s.n_ok for s in summaries) == 0:
-        return Undefined("no defect-free pixels")
-    x0, y0, x1, y1 = _pro_segments(summaries, limit)
+def _area_from_segments(x0, y0, x1, y1, limit: float) -> float:
+    """Trapezoid area under the segments up to ``limit``, interpolating linearly at the limit."""
     full = x1 <= limit
     area = 0.5 * float(np.dot(y0[full] + y1[full], x1[full] - x0[full]))
     crossing = np.flatnonzero((x0 < limit) & (x1 > limit))
@@ -472,27 +474,62 @@ def _aupro_from_summaries(summaries: Sequence[PixelSummary], limit: float) -> fl
         i = crossing[0]
         y_limit = y0[i] + (y1[i] - y0[i]) * (limit - x0[i]) / (x1[i] - x0[i])
         area += 0.5 * (y0[i] + y_limit) * (limit - x0[i])
-    return float(area / limit)
+    return area
 
 
-def pro_curve_from_summaries(
-    summaries: Sequence[PixelSummary], limit: float = 1.0
-) -> tuple[np.ndarray, np.ndarray] | Undefined:
-    """Vertices ``(fpr, pro)`` of the official PRO curve up to (at least) ``limit``.
-
-    Collinear points on vertical runs are dropped; the curve starts at (0, 0) and, when ``limit`` is 1,
-    ends at (1, 1).
-    """
-    if sum(s.n_regions for s in summaries) == 0:
-        return Undefined("no ground-truth regions")
-    if sum(s.n_ok for s in summaries) == 0:
-        return Undefined("no defect-free pixels")
-    x0, y0, x1, y1 = _pro_segments(summaries, limit)
+def _curve_from_segments(x0, y0, x1, y1, limit: float) -> tuple[np.ndarray, np.ndarray]:
     fpr = np.concatenate(([0.0], np.column_stack([x0, x1]).ravel()))
     pro = np.concatenate(([0.0], np.column_stack([y0, y1]).ravel()))
     if limit >= 1.0:
         fpr, pro = np.append(fpr, 1.0), np.append(pro, 1.0)
     return fpr, pro
+
+
+def _pro_undefined(summaries: Sequence[PixelSummary]) -> Undefined | None:
+    if sum(s.n_regions for s in summaries) == 0:
+        return Undefined("no ground-truth regions")
+    if sum(s.n_ok for s in summaries) == 0:
+        return Undefined("no defect-free pixels")
+    return None
+
+
+def pro_curve_from_summaries(
+    summaries: Sequence[PixelSummary], limit: float = 1.0
+) -> tuple[np.ndarray, np.ndarray] | Undefined:
+    """Vertices ``(fpr, pro)`` of the official PRO curve, up to the first vertex past ``limit``.
+
+    Collinear points on vertical runs are dropped; the curve starts at (0, 0) and, when ``limit`` is 1,
+    ends at (1, 1).
+    """
+    undefined = _pro_undefined(summaries)
+    if undefined is not None:
+        return undefined
+    return _curve_from_segments(*_pro_segments(summaries, limit), limit)
+
+
+def pixel_metrics_and_pro_curve(
+    summaries: Sequence[PixelSummary], limit: float = DEFAULT_PRO_LIMIT
+) -> tuple[dict[str, float | Undefined], tuple[np.ndarray, np.ndarray] | Undefined]:
+    """Like :func:`combine_pixel_metrics`, also returning the PRO curve up to ``limit``."""
+    limit = check_limit(limit)
+    negs = [s.ok for s in summaries]
+    poss = [s.defect for s in summaries]
+    n_ok = sum(s.n_ok for s in summaries)
+    if sum(s.n_defect for s in summaries) == 0:
+        none = Undefined("no defect pixels in the ground truth")
+        return {"pixel_auroc": none, "pixel_ap": none, "pixel_f1_max": none, "aupro": none}, none
+    out: dict[str, float | Undefined] = {
+        "pixel_auroc": Undefined("no defect-free pixels") if n_ok == 0 else _auroc_sorted(negs, poss),
+        "pixel_ap": _average_precision_sorted(negs, poss),
+        "pixel_f1_max": _f1_max_sorted(negs, poss),
+    }
+    undefined = _pro_undefined(summaries)
+    if undefined is not None:
+        out["aupro"] = undefined
+        return out, undefined
+    segments = _pro_segments(summaries, limit)
+    out["aupro"] = float(_area_from_segments(*segments, limit) / limit)
+    return out, _curve_from_segments(*segments, limit)
 
 
 def combine_pixel_metrics(summaries: Sequence[PixelSummary], limit: float = DEFAULT_PRO_LIMIT) -> dict:
@@ -501,20 +538,7 @@ def combine_pixel_metrics(summaries: Sequence[PixelSummary], limit: float = DEFA
     Returns a dict with ``pixel_auroc``, ``pixel_ap``, ``pixel_f1_max`` and ``aupro`` (float or
     :class:`Undefined`).
     """
-    limit = check_limit(limit)
-    negs = [s.ok for s in summaries]
-    poss = [s.defect for s in summaries]
-    n_defect = sum(s.n_defect for s in summaries)
-    n_ok = sum(s.n_ok for s in summaries)
-    if n_defect == 0:
-        none = Undefined("no defect pixels in the ground truth")
-        return {"pixel_auroc": none, "pixel_ap": none, "pixel_f1_max": none, "aupro": none}
-    return {
-        "pixel_auroc": Undefined("no defect-free pixels") if n_ok == 0 else _auroc_sorted(negs, poss),
-        "pixel_ap": _average_precision_sorted(negs, poss),
-        "pixel_f1_max": _f1_max_sorted(negs, poss),
-        "aupro": _aupro_from_summaries(summaries, limit),
-    }
+    return pixel_metrics_and_pro_curve(summaries, limit)[0]
 
 
 def _summary(maps, masks) -> PixelSummary:
@@ -554,7 +578,11 @@ def aupro(maps, masks, limit: float = DEFAULT_PRO_LIMIT) -> float | Undefined:
         1.0
     """
     limit = check_limit(limit)
-    return _aupro_from_summaries([_summary(maps, masks)], limit)
+    summaries = [_summary(maps, masks)]
+    undefined = _pro_undefined(summaries)
+    if undefined is not None:
+        return undefined
+    return float(_area_from_segments(*_pro_segments(summaries, limit), limit) / limit)
 
 
 def pro_curve(maps, masks) -> tuple[np.ndarray, np.ndarray] | Undefined:
