@@ -1,0 +1,135 @@
+"""``adsynth dataset import|info|preview|export|merge``."""
+
+from __future__ import annotations
+
+import click
+
+from adsynth.cli.common import Progress, filters, overwrite_option, split_filter_options
+
+
+@click.group()
+def dataset() -> None:
+    """Create, inspect, preview and export adsynth HDF5 datasets."""
+
+
+@dataset.command("import")
+@click.option("--input", "input_", required=True, type=click.Path(), help="Folder of images or an MVTec AD category.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Dataset file to write (.h5).")
+@click.option("--size", default=None, help="Resize to N×N or HxW (e.g. 256 or 256x320). Default: keep (all images must match).")
+@click.option("--resize", type=click.Choice(["stretch", "pad", "crop"]), default="stretch", show_default=True, help="Resize policy.")
+@click.option("--color", type=click.Choice(["auto", "gray", "rgb"]), default="auto", show_default=True, help="Colour mode.")
+@click.option("--layout", type=click.Choice(["auto", "folder", "mvtec"]), default="auto", show_default=True, help="Input layout.")
+@click.option("--split", type=click.Choice(["train", "val", "test"]), default="train", show_default=True, help="Split of a plain folder's images.")
+@click.option("--val-fraction", type=float, default=0.0, show_default=True, help="Fraction of normal training images moved to val.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the validation selection.")
+@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True, help="Decoding threads.")
+@click.option("--skip-bad", is_flag=True, help="Skip unreadable images and list them instead of failing.")
+@overwrite_option
+def import_cmd(input_, out, size, resize, color, layout, split, val_fraction, seed, workers, skip_bad, overwrite):
+    """Import a folder of photos or an MVTec AD category into a dataset."""
+    from adsynth.data.importers import import_dataset
+
+    with Progress(None, "import") as bar:
+        s = import_dataset(input_, out, size=size, resize=resize, color=color, layout=layout, split=split,
+                           val_fraction=val_fraction, seed=seed, skip_bad=skip_bad, overwrite=overwrite,
+                           workers=workers, progress=bar)
+    click.echo(f"wrote {s.path}: {s.n_written} images ({s.settings['importer']} layout, "
+               f"{s.settings['size'][0]}×{s.settings['size'][1]} {s.settings['color_mode']})")
+    click.echo(_counts_table(s.counts))
+    if s.skipped:
+        click.echo(f"skipped {len(s.skipped)} file(s):", err=True)
+        for name, why in s.skipped:
+            click.echo(f"  {name}: {why}", err=True)
+
+
+def _counts_table(counts) -> str:
+    rows = sorted(counts.items())
+    lines = ["| split | defect type | label | images |", "|---|---|---|---|"]
+    lines += [f"| {s} | {t} | {lab} | {n} |" for (s, t, lab), n in rows]
+    lines.append(f"| **total** | | | {sum(counts.values())} |")
+    return "\n".join(lines)
+
+
+@dataset.command("info")
+@click.argument("path", type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def info_cmd(path, as_json):
+    """Show format, settings and counts per split and defect type."""
+    import json
+    import os
+
+    from adsynth.data import DatasetReader
+
+    ds = DatasetReader(path)
+    a = ds.attrs
+    info = {
+        "path": str(path),
+        "format_version": int(a.get("format_version", 0)),
+        "adsynth_version": a.get("adsynth_version"),
+        "created": a.get("created"),
+        "images": len(ds),
+        "size": list(ds.shape),
+        "color_mode": a.get("color_mode"),
+        "seed": ds.seed,
+        "settings": ds.settings,
+        "file_mb": round(os.path.getsize(path) / 2**20, 2),
+        "counts": [{"split": s, "defect_type": t, "label": lab, "images": n}
+                   for (s, t, lab), n in sorted(ds.counts().items())],
+    }
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    click.echo(f"{path}: adsynth dataset v{info['format_version']} (written by adsynth {info['adsynth_version']}, "
+               f"{info['created']})")
+    h, w, c = ds.shape
+    click.echo(f"{len(ds)} images of {h}×{w}, {info['color_mode']} ({c} channel{'s' if c > 1 else ''}), "
+               f"{info['file_mb']} MB, seed {ds.seed}")
+    kind = ds.settings.get("importer") or ds.settings.get("recipe", {}).get("name") if isinstance(ds.settings, dict) else None
+    if kind:
+        click.echo(f"produced by: {kind}")
+    click.echo(_counts_table(ds.counts()))
+
+
+@dataset.command("preview")
+@click.argument("path", type=click.Path())
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="PNG contact sheet to write.")
+@click.option("-n", "--num", "n", type=click.IntRange(1, 1000), default=24, show_default=True, help="Samples to show.")
+@click.option("--cols", type=click.IntRange(1, 50), default=6, show_default=True, help="Columns.")
+@click.option("--tile", type=click.IntRange(32, 1024), default=160, show_default=True, help="Tile size in pixels.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sample selection.")
+@split_filter_options
+@overwrite_option
+def preview_cmd(path, out, n, cols, tile, seed, split, label, defect_type, overwrite):
+    """Write a contact sheet PNG with masks overlaid (every defect type represented)."""
+    from adsynth.data.preview import contact_sheet
+
+    p = contact_sheet(path, out, n=n, cols=cols, tile=tile, seed=seed, overwrite=overwrite,
+                      **filters(split, label, defect_type))
+    click.echo(f"wrote {p}")
+
+
+@dataset.command("export")
+@click.argument("path", type=click.Path())
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder to write (MVTec AD layout).")
+@split_filter_options
+@overwrite_option
+def export_cmd(path, out, split, label, defect_type, overwrite):
+    """Export to the MVTec AD folder layout (images and ground-truth masks as PNG)."""
+    from adsynth.data.exporters import export_mvtec
+
+    counts = export_mvtec(path, out, overwrite=overwrite, **filters(split, label, defect_type))
+    click.echo(f"wrote {out}: {sum(counts.values())} images")
+    for (s, t), k in sorted(counts.items()):
+        click.echo(f"  {s}/{t}: {k}")
+
+
+@dataset.command("merge")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path())
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Merged dataset file.")
+@overwrite_option
+def merge_cmd(inputs, out, overwrite):
+    """Concatenate datasets (shards) of the same image size and colour mode."""
+    from adsynth.data import DatasetReader, merge_datasets
+
+    p = merge_datasets(list(inputs), out, overwrite=overwrite)
+    click.echo(f"wrote {p}: {len(DatasetReader(p))} images from {len(inputs)} files")

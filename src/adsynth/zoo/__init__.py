@@ -1,0 +1,1 @@
+"""zoo: anomaly detection methods, the generic trainer, checkpoints and prediction (imports torch)."""

@@ -1,0 +1,121 @@
+"""The small interface every zoo method implements, and the model registry.
+
+A method is an ``nn.Module`` subclass of :class:`AnomalyModel`, registered once with
+``@register_model("name")``. The generic trainer (:mod:`adsynth.zoo.trainer`) drives every method
+through the same entry points:
+
+* ``fit_mode == "gradient"``: ``configure_optimizers()`` then ``training_step(batch)`` for each batch
+  of each epoch (reconstruction, DRAEM, ...);
+* ``fit_mode == "fit"``: one pass of ``fit_batch(batch)`` over the training data, then ``fit_end()``
+  (feature-embedding methods that only fit statistics: PatchCore, PaDiM);
+* ``fit_mode == "both"``: gradient training, then a fitting pass (CutPaste: classifier, then GDE).
+
+Inputs are float tensors in [0, 1], shape B×C×H×W (C = 1 or 3); each model normalises internally.
+In eval mode :meth:`AnomalyModel.predict` returns a :class:`Prediction` with an anomaly map at input
+resolution and an image score (higher = more anomalous).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from adsynth.registry import Registry
+
+MODELS: Registry[type[AnomalyModel]] = Registry("model")
+
+
+@dataclass
+class Prediction:
+    """A batch of predictions.
+
+    Attributes:
+        anomaly_map: B×H×W float32, at the input resolution, higher = more anomalous.
+        score: B float32 image scores (by default the max of the map).
+    """
+
+    anomaly_map: torch.Tensor
+    score: torch.Tensor
+
+
+def register_model(name: str):
+    """Class decorator: register an :class:`AnomalyModel` subclass under ``name`` and set ``cls.name``."""
+
+    def deco(cls: type[AnomalyModel]) -> type[AnomalyModel]:
+        cls.name = name
+        MODELS.add(name, cls)
+        return cls
+
+    return deco
+
+
+class AnomalyModel(nn.Module):
+    """Base class of every zoo method.
+
+    Class attributes (shown by ``adsynth models``):
+        family: "reconstruction", "inpainting", "memory", "gan", "flow", "distillation",
+            "feature-embedding", "self-supervised" or "one-class".
+        paper: short citation.
+        needs_pretrained: True when the method needs a pretrained backbone to be useful.
+        fit_mode: "gradient", "fit" or "both" (see the module docstring).
+        uses_synthetic: True when training batches must carry synthetic anomalies
+            (``aug_image``, ``aug_mask``, ``aug_label``), made online by a synth recipe.
+        default_recipe: the recipe used for online synthesis when the user gives none.
+        default_epochs, default_batch_size, default_lr: training defaults of the method.
+
+    Args:
+        image_size: training/inference resolution (square).
+        channels: 1 or 3.
+        **hparams: method hyper-parameters; stored by :meth:`config` in checkpoints.
+    """
+
+    name: ClassVar[str] = ""
+    family: ClassVar[str] = ""
+    paper: ClassVar[str] = ""
+    needs_pretrained: ClassVar[bool] = False
+    fit_mode: ClassVar[str] = "gradient"
+    uses_synthetic: ClassVar[bool] = False
+    default_recipe: ClassVar[str | None] = None
+    default_epochs: ClassVar[int] = 50
+    default_batch_size: ClassVar[int] = 8
+    default_lr: ClassVar[float] = 1e-3
+
+    def __init__(self, image_size: int = 256, channels: int = 3, **hparams: Any) -> None:
+        super().__init__()
+        self.image_size = int(image_size)
+        self.channels = int(channels)
+        self._hparams = dict(hparams)
+
+    def config(self) -> dict[str, Any]:
+        """Everything needed to rebuild the model: ``MODELS.create(name, **config)``."""
+        return {"image_size": self.image_size, "channels": self.channels, **self._hparams}
+
+    # ------------------------------------------------------------------ training
+    def configure_optimizers(self, lr: float | None = None, epochs: int | None = None):
+        """Return ``(optimizer, scheduler_or_None)``; default Adam at ``lr``."""
+        opt = torch.optim.Adam([p for p in self.parameters() if p.requires_grad], lr=lr or self.default_lr)
+        return opt, None
+
+    def training_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """One optimisation step's loss: returns a dict with ``loss`` (scalar) and optional logs."""
+        raise NotImplementedError(f"{self.name} does not train by gradient")
+
+    def fit_batch(self, batch: dict[str, torch.Tensor]) -> None:
+        """Accumulate statistics from one batch of normal images (fit-mode methods)."""
+        raise NotImplementedError(f"{self.name} has no fitting pass")
+
+    def fit_end(self) -> None:
+        """Finish the fitting pass (build the memory bank, the Gaussians, ...)."""
+
+    # ------------------------------------------------------------------ inference
+    def predict(self, images: torch.Tensor) -> Prediction:
+        """Anomaly maps (B×H×W at input resolution) and scores (B) for images in [0, 1]."""
+        raise NotImplementedError
+
+    @staticmethod
+    def check_images(images: torch.Tensor, channels: int) -> None:
+        if images.ndim != 4 or images.shape[1] != channels:
+            raise ValueError(f"expected images of shape B×{channels}×H×W, got {tuple(images.shape)}")
