@@ -1,0 +1,104 @@
+"""Figures of the evaluation report: image ROC, PRO curve, heat-map overlays.
+
+Functions return PNG bytes so the caller can write them atomically. matplotlib (Agg backend) is
+imported inside the plotting functions only, to keep ``import adsynth.evaluate`` light.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+
+import cv2
+import numpy as np
+
+from adsynth.evaluate.metrics import Undefined
+
+__all__ = ["roc_figure", "pro_figure", "overlay", "encode_png"]
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _figure_png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
+    _pyplot().close(fig)
+    return buf.getvalue()
+
+
+def _label(name: str, value) -> str:
+    return f"{name} (n/a)" if isinstance(value, Undefined) else f"{name} ({value:.3f})"
+
+
+def roc_figure(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], aurocs: Mapping[str, object]) -> bytes:
+    """Image-level ROC, one curve per defect type; ``aurocs`` label the legend."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    for name, (fpr, tpr) in curves.items():
+        ax.plot(fpr, tpr, lw=1.5, label=_label(name, aurocs.get(name)))
+    ax.plot([0, 1], [0, 1], color="0.7", lw=0.8, ls="--")
+    ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="false positive rate", ylabel="true positive rate")
+    ax.set_title("Image ROC (normal + one defect type)")
+    ax.legend(loc="lower right", fontsize=8)
+    return _figure_png(fig)
+
+
+def pro_figure(
+    curves: Mapping[str, tuple[np.ndarray, np.ndarray]], aupros: Mapping[str, object], limit: float
+) -> bytes:
+    """PRO curve up to the integration ``limit``, one curve per defect type."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    for name, (fpr, pro) in curves.items():
+        ax.plot(fpr, pro, lw=1.5, label=_label(name, aupros.get(name)))
+    ax.set(xlim=(0, limit), ylim=(0, 1.01), xlabel="false positive rate (defect-free pixels)")
+    ax.set_ylabel("per-region overlap")
+    ax.set_title(f"PRO curve up to FPR {limit:g}")
+    ax.legend(loc="lower right", fontsize=8)
+    return _figure_png(fig)
+
+
+def overlay(
+    image: np.ndarray | None, amap: np.ndarray, mask: np.ndarray, vmin: float, vmax: float
+) -> np.ndarray:
+    """RGB uint8 picture: the image with the anomaly map as a heat overlay and the GT contour in green.
+
+    The heat colours use one fixed range ``[vmin, vmax]`` for every overlay of a report, so pictures
+    can be compared; this is for display only and never touches the metrics.
+    """
+    h, w = mask.shape
+    span = vmax - vmin if vmax > vmin else 1.0
+    heat = np.clip((amap - vmin) / span * 255.0, 0, 255).astype(np.uint8)
+    heat = cv2.cvtColor(cv2.applyColorMap(heat, cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
+    if image is None:
+        out = heat
+    else:
+        img = np.asarray(image, dtype=np.uint8)
+        if img.ndim == 3 and img.shape[2] == 1:
+            img = img[..., 0]
+        if img.ndim == 2:
+            img = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
+        if img.shape[:2] != (h, w):
+            img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
+        out = cv2.addWeighted(img, 0.55, heat, 0.45, 0.0)
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    if contours:
+        out = np.ascontiguousarray(out)
+        cv2.drawContours(out, contours, -1, (0, 255, 0), max(1, round(min(h, w) / 200)))
+    return out
+
+
+def encode_png(rgb: np.ndarray) -> bytes:
+    """PNG bytes of an RGB (or grey) uint8 array."""
+    arr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) if rgb.ndim == 3 else rgb
+    ok, buf = cv2.imencode(".png", arr)
+    if not ok:
+        raise RuntimeError("OpenCV could not encode a PNG")
+    return buf.tobytes()
