@@ -57,13 +57,11 @@ class DatasetReader:
         defect_type: str | Iterable[str] | None = None,
         indices: Iterable[int] | None = None,
     ) -> None:
-        import h5py
-
         self.path = Path(path)
         if not self.path.exists():
             raise DataError(f"{self.path}: no such file")
         try:
-            f = h5py.File(self.path, "r")
+            f = F.h5_open(self.path, "r")
         except OSError as e:
             if Path(str(self.path) + ".partial").exists():
                 raise DataError(f"{self.path}: cannot open ({e})") from None
@@ -115,6 +113,7 @@ class DatasetReader:
         self.indices = np.flatnonzero(keep)
         self._file: Any = None
         self._pid: int | None = None
+        self._dsets: tuple[Any, Any, Any] | None = None
 
     # ------------------------------------------------------------------ metadata (no image reads)
     def __len__(self) -> int:
@@ -149,21 +148,25 @@ class DatasetReader:
         # Opened lazily and per process: h5py handles must not cross a fork into DataLoader workers.
         pid = os.getpid()
         if self._file is None or self._pid != pid:
-            import h5py
-
-            self._file = h5py.File(self.path, "r")
+            self._file = F.h5_open(self.path, "r")
             self._pid = pid
         return self._file
+
+    def _datasets(self) -> tuple[Any, Any]:
+        f = self._h5()
+        if self._dsets is None or self._dsets[0] is not f:
+            self._dsets = (f, f[F.IMAGES], f[F.MASKS])
+        return self._dsets[1], self._dsets[2]
 
     def row(self, i: int) -> int:
         """File row of the ``i``-th selected sample."""
         return int(self.indices[i])
 
     def read_image(self, i: int) -> np.ndarray:
-        return self._h5()[F.IMAGES][self.row(i)]
+        return self._datasets()[0][self.row(i)]
 
     def read_mask(self, i: int) -> np.ndarray:
-        return self._h5()[F.MASKS][self.row(i)]
+        return self._datasets()[1][self.row(i)]
 
     def provenance(self, i: int) -> dict[str, Any]:
         return json.loads(F.decode_str(self._h5()[F.PROVENANCE][self.row(i)]))
@@ -175,10 +178,10 @@ class DatasetReader:
         if not -len(self) <= i < len(self):
             raise IndexError(i)
         r = int(self.indices[i])
-        f = self._h5()
+        images, masks = self._datasets()
         return {
-            "image": f[F.IMAGES][r],
-            "mask": f[F.MASKS][r],
+            "image": images[r],
+            "mask": masks[r],
             "label": int(self._labels[r]),
             "defect_type": self.type_table[self._type_codes[r]],
             "split": F.SPLITS[self._split_codes[r]],
@@ -190,10 +193,11 @@ class DatasetReader:
         if self._file is not None:
             self._file.close()
             self._file = None
+            self._dsets = None
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state["_file"], state["_pid"] = None, None
+        state["_file"], state["_pid"], state["_dsets"] = None, None, None
         return state
 
     def __enter__(self) -> DatasetReader:

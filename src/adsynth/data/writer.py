@@ -62,7 +62,7 @@ class DatasetWriter:
         overwrite: replace an existing ``path``.
         resume: continue an interrupted write of the same settings from ``<path>.partial``.
         buffer_rows: rows buffered before a block is written and committed.
-        compression: HDF5 filter for images and masks ("lzf", "gzip" or None).
+        compression: codec of images and masks (see ``format.CODECS``).
     """
 
     def __init__(
@@ -80,8 +80,6 @@ class DatasetWriter:
         compression: str | None = F.COMPRESSION,
         _base: str | os.PathLike | None = None,
     ) -> None:
-        import h5py
-
         if channels not in (1, 3):
             raise ConfigError(f"expected `channels` to be 1 or 3, got {channels!r}")
         if height < 2 or width < 2:
@@ -97,7 +95,7 @@ class DatasetWriter:
 
         if resume and self.tmp.exists():
             try:
-                self._f = h5py.File(self.tmp, "r+")
+                self._f = F.h5_open(self.tmp, "r+")
             except OSError as e:
                 raise DataError(f"cannot resume: {self.tmp} is unreadable ({e}); delete it and start again") from None
             F.check_file(self._f, str(self.tmp))
@@ -116,7 +114,7 @@ class DatasetWriter:
             check_output(self.path, overwrite)
             if _base is not None:
                 shutil.copyfile(_base, self.tmp)
-                self._f = h5py.File(self.tmp, "r+")
+                self._f = F.h5_open(self.tmp, "r+")
                 F.check_file(self._f, str(_base))
                 if self._f[F.IMAGES].shape[1:] != self.shape:
                     raise ConfigError(
@@ -127,7 +125,7 @@ class DatasetWriter:
                 self._types = [F.decode_str(s) for s in self._f[F.DEFECT_TYPES][()]]
                 self._f.attrs["complete"] = False
             else:
-                self._f = h5py.File(self.tmp, "w")
+                self._f = F.h5_open(self.tmp, "w")
                 self._create(seed, settings_json, compression)
                 self._n = 0
                 self._types = []
@@ -149,13 +147,10 @@ class DatasetWriter:
         f.attrs["splits"] = json.dumps(list(F.SPLITS))
         f.attrs["complete"] = False
         f.attrs["n_committed"] = 0
-        f.create_dataset(
-            F.IMAGES, (0, h, w, c), np.uint8, maxshape=(None, h, w, c), chunks=(1, h, w, c),
-            compression=compression,
-        )
-        f.create_dataset(
-            F.MASKS, (0, h, w), np.uint8, maxshape=(None, h, w), chunks=(1, h, w), compression=compression
-        )
+        codec = F.codec_kwargs(compression)
+        f.attrs["codec"] = compression or "none"
+        f.create_dataset(F.IMAGES, (0, h, w, c), np.uint8, maxshape=(None, h, w, c), chunks=(1, h, w, c), **codec)
+        f.create_dataset(F.MASKS, (0, h, w), np.uint8, maxshape=(None, h, w), chunks=(1, h, w), **codec)
         for name, dt in ((F.LABELS, np.uint8), (F.DEFECT_TYPE, np.uint16), (F.SPLIT, np.uint8)):
             f.create_dataset(name, (0,), dt, maxshape=(None,), chunks=(4096,))
         for name in (F.NAMES, F.SOURCES, F.PROVENANCE):
@@ -292,11 +287,9 @@ class DatasetWriter:
     @classmethod
     def append_to(cls, path: str | os.PathLike, **kwargs: Any) -> DatasetWriter:
         """Open a complete dataset for appending; the original stays intact until :meth:`close`."""
-        import h5py
-
         p = Path(path)
         try:
-            with h5py.File(p, "r") as f:
+            with F.h5_open(p, "r") as f:
                 F.check_file(f, str(p))
                 h, w, c = f[F.IMAGES].shape[1:]
         except OSError as e:
@@ -308,8 +301,6 @@ def merge_datasets(
     inputs: Sequence[str | os.PathLike], out: str | os.PathLike, *, overwrite: bool = False, block: int = 256
 ) -> Path:
     """Concatenate shards with the same geometry into one dataset (defect types are remapped)."""
-    import h5py
-
     from adsynth.data.reader import DatasetReader
 
     if not inputs:
@@ -322,7 +313,7 @@ def merge_datasets(
     settings = {"merged_from": [{"path": str(r.path), "settings": r.settings, "seed": r.seed} for r in readers]}
     with DatasetWriter(out, height=h, width=w, channels=c, settings=settings, overwrite=overwrite) as wr:
         for r in readers:
-            with h5py.File(r.path, "r") as f:
+            with F.h5_open(r.path, "r") as f:
                 n = f[F.IMAGES].shape[0]
                 types = [F.decode_str(s) for s in f[F.DEFECT_TYPES][()]]
                 for s in range(0, n, block):

@@ -1,0 +1,64 @@
+"""Shared fixtures: small datasets made from scikit-image's bundled photos and textures (no ../shared)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+
+
+def _write_png(path, img):
+    import cv2
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arr = img if img.ndim == 2 else (img[:, :, 0] if img.shape[2] == 1 else cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    assert cv2.imwrite(str(path), arr)
+
+
+@pytest.fixture
+def write_png():
+    return _write_png
+
+
+@pytest.fixture
+def mvtec_dir(tmp_path):
+    """A tiny MVTec AD category: 6 train/good, 3 test/good, 2 test/crack, 2 test/hole with masks."""
+    from adsynth.data.samples import sample_images
+
+    root = tmp_path / "mvtec"
+    imgs = sample_images("brick", n=13, size=48, seed=1)
+    k = 0
+    for i in range(6):
+        _write_png(root / "train" / "good" / f"{i:03d}.png", imgs[k][1]); k += 1
+    for i in range(3):
+        _write_png(root / "test" / "good" / f"{i:03d}.png", imgs[k][1]); k += 1
+    for t in ("crack", "hole"):
+        for i in range(2):
+            _write_png(root / "test" / t / f"{i:03d}.png", imgs[k][1]); k += 1
+            m = np.zeros((48, 48), np.uint8)
+            m[10 + i : 20 + i, 5:30] = 255
+            _write_png(root / "ground_truth" / t / f"{i:03d}_mask.png", m)
+    return root
+
+
+@pytest.fixture
+def tiny_dataset(tmp_path):
+    """An adsynth dataset of 8 RGB 32×32 images (4 normal train, 2 normal test, 2 anomalous test)."""
+    from adsynth.data import DatasetWriter
+
+    p = tmp_path / "tiny.h5"
+    rng = np.random.default_rng(0)
+    with DatasetWriter(p, height=32, width=32, channels=3, seed=0, settings={"kind": "tiny"}) as w:
+        for i in range(8):
+            img = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+            mask = np.zeros((32, 32), np.uint8)
+            label, dtype, split = 0, "good", "train" if i < 4 else "test"
+            if i >= 6:
+                mask[4:12, 4:12] = 1
+                label, dtype = 1, "crack"
+            w.append(img, mask, label=label, defect_type=dtype, split=split, name=f"img{i}.png",
+                     source=f"img{i}.png", provenance={"i": i})
+    return p
