@@ -82,20 +82,21 @@ def procedural_texture(
         chans = [perlin_2d((h, w), (2**k, 2**k), rng) for _ in range(3)]
         out = base + amp * np.stack(chans, axis=2)
         info.update(scale=2**k, colour=base.astype(int).tolist(), amplitude=amp)
-    elif kind in ("stripes", "checker"):
+        return np.clip(out, 0, 255).astype(np.uint8), info
+    if kind in ("stripes", "checker"):
         period = float(rng.uniform(4.0, 32.0))
         angle = float(rng.uniform(0.0, 180.0))
         c0, c1 = _colour(rng), _colour(rng)
         a = math.radians(angle)
-        y, x = np.mgrid[0:h, 0:w].astype(np.float32)
-        u = np.floor((x * math.cos(a) + y * math.sin(a)) / period)
-        sel = u if kind == "stripes" else u + np.floor((-x * math.sin(a) + y * math.cos(a)) / period)
-        odd = (sel.astype(np.int64) & 1).astype(np.float32)[:, :, None]
-        out = c0 + odd * (c1 - c0)
-        info.update(period=period, angle=angle, colours=[c0.astype(int).tolist(), c1.astype(int).tolist()])
-    else:
-        raise ConfigError(f"expected a procedural texture in {PROCEDURAL_TEXTURES}, got {kind!r}")
-    return np.clip(out, 0, 255).astype(np.uint8), info
+        y = np.arange(h, dtype=np.float32)[:, None]
+        x = np.arange(w, dtype=np.float32)[None, :]
+        sel = np.floor((x * math.cos(a) + y * math.sin(a)) / period).astype(np.int64)
+        if kind == "checker":
+            sel += np.floor((y * math.cos(a) - x * math.sin(a)) / period).astype(np.int64)
+        palette = np.stack([c0, c1]).astype(np.uint8)
+        info.update(period=period, angle=angle, colours=palette.astype(int).tolist())
+        return palette[sel & 1], info
+    raise ConfigError(f"expected a procedural texture in {PROCEDURAL_TEXTURES}, got {kind!r}")
 
 
 class TextureSource:
