@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "dataset": "adsynth.cli.dataset_cmd:dataset",
     "generate": "adsynth.cli.generate_cmd:generate",
     "recipes": "adsynth.cli.generate_cmd:recipes",
+    "demo": "adsynth.cli.demo_cmd:demo",
 }
 
 
