@@ -265,12 +265,14 @@ class PixelSummary:
         ok: ascending scores of the defect-free pixels (float32).
         defect: ascending scores of the ground-truth pixels (float32).
         defect_weight: weight ``1/|region|`` of each pixel of ``defect`` (same order, float64).
+        defect_weight_tail: ``defect_weight_tail[i]`` = sum of ``defect_weight[i:]`` (one longer).
         n_regions: number of 8-connected ground-truth regions.
     """
 
     ok: np.ndarray
     defect: np.ndarray
     defect_weight: np.ndarray
+    defect_weight_tail: np.ndarray
     n_regions: int
 
     @property
@@ -358,7 +360,9 @@ class PixelAccumulator:
             else:
                 scores, weights = np.zeros(0, np.float32), np.zeros(0)
             self._defect, self._weights = [scores], [weights]
-            self._summary = PixelSummary(ok, scores, weights, self._n_regions)
+            tail = np.zeros(scores.size + 1)
+            tail[:-1] = np.cumsum(weights[::-1])[::-1]
+            self._summary = PixelSummary(ok, scores, weights, tail, self._n_regions)
         return self._summary
 
     def compute(self) -> dict[str, float | Undefined]:
@@ -419,70 +423,127 @@ def combine_image_metrics(negs: Sequence[np.ndarray], poss: Sequence[np.ndarray]
 # --------------------------------------------------------------------------------------------------
 
 
+def _float32_key(v: float) -> int:
+    """Order-preserving int of a float32 (for bisection over values)."""
+    b = int(np.array(v, dtype=np.float32).view(np.int32))
+    return b if b >= 0 else b ^ 0x7FFFFFFF
+
+
+def _key_float32(key: int) -> np.float32:
+    b = key if key >= 0 else key ^ 0x7FFFFFFF
+    return np.array(b, dtype=np.int32).view(np.float32)[()]
+
+
+def _kth_largest(arrays: Sequence[np.ndarray], k: int) -> np.float32:
+    """The k-th largest element over several ascending float32 arrays, without merging them."""
+    nonempty = [a for a in arrays if a.size]
+    if len(nonempty) == 1:
+        return nonempty[0][nonempty[0].size - k]
+    lo, hi = _float32_key(min(a[0] for a in nonempty)), _float32_key(max(a[-1] for a in nonempty))
+    # Largest value v with count(>= v) >= k; it is an element of the data.
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        v = _key_float32(mid)
+        if sum(a.size - int(np.searchsorted(a, v, side="left")) for a in nonempty) >= k:
+            lo = mid
+        else:
+            hi = mid - 1
+    return _key_float32(lo)
+
+
+_BLOCK = 1 << 18
+
+
 def _pro_segments(summaries: Sequence[PixelSummary], limit: float):
-    """The segments of the official PRO curve that start left of ``limit``.
+    """Yield, block by block, the segments of the official PRO curve that start left of ``limit``.
 
     The official curve has one point per distinct score (all pixels pooled); its x only moves at
     scores held by defect-free pixels. So the area is carried by one segment per distinct defect-free
     score s, from (fpr(>s), pro(>s)) to (fpr(>=s), pro(>=s)); the points in between, at scores held by
-    defect pixels only, lie on vertical lines and add no area. Returns (x0, y0, x1, y1) in order of
-    descending s, or None when the curve is undefined.
+    defect pixels only, lie on vertical lines and add no area. Yields (x0, y0, x1, y1) arrays in order
+    of descending s, a block of at most ~2**18 scores at a time so that memory stays bounded.
+    The caller checks there is at least one defect-free pixel and one region.
     """
     n_ok = sum(s.n_ok for s in summaries)
     n_regions = sum(s.n_regions for s in summaries)
-    if n_ok == 0 or n_regions == 0:
-        return None
-    # Only the scores s with fpr(>s) < limit matter: the k-th largest defect-free score c bounds them.
+    # Only the scores s with fpr(>s) < limit matter: the k-th largest defect-free score bounds them.
     k = min(n_ok, int(np.floor(limit * n_ok)) + 1)
-    tops = [s.ok[max(0, s.n_ok - k) :] for s in summaries if s.n_ok]
-    if len(tops) == 1:
-        cut = tops[0][tops[0].size - k]
-    else:
-        cand = np.concatenate(tops)
-        cut = np.partition(cand, cand.size - k)[cand.size - k]
+    cut = _kth_largest([s.ok for s in summaries], k)
     relevant = _merge_sorted([s.ok[np.searchsorted(s.ok, cut, side="left") :] for s in summaries])
-    values, counts = _unique_sorted(relevant)
-    values, counts = values[::-1], counts[::-1]
-    n_ge = np.cumsum(counts)
-    x1 = n_ge / n_ok
-    x0 = (n_ge - counts) / n_ok
-    # pro(>=v) sums the weights of defect pixels d >= v. Placing each defect pixel in the bin of the
-    # distinct values it reaches (few defect pixels searched among many values, not the reverse) and
-    # summing the bins from the top gives pro at every v in one pass.
-    ascending = values[::-1]
-    bins_ge = np.zeros(values.size + 1)
-    bins_gt = np.zeros(values.size + 1)
-    for s in summaries:
-        if s.n_defect:
-            reach_ge = np.searchsorted(ascending, s.defect, side="right")
-            reach_gt = np.searchsorted(ascending, s.defect, side="left")
-            bins_ge += np.bincount(reach_ge, weights=s.defect_weight, minlength=values.size + 1)
-            bins_gt += np.bincount(reach_gt, weights=s.defect_weight, minlength=values.size + 1)
-    # Descending value i (ascending index n-1-i) collects the bins above n-1-i, i.e. bins n-i .. n.
-    y1 = np.cumsum(bins_ge[::-1])[: values.size] / n_regions
-    y0 = np.cumsum(bins_gt[::-1])[: values.size] / n_regions
-    # The official script clips both coordinates at 1 (float rounding of the cumulative sums).
-    return np.minimum(x0, 1.0), np.minimum(y0, 1.0), np.minimum(x1, 1.0), np.minimum(y1, 1.0)
+    defects = [s for s in summaries if s.n_defect]
+    hi = relevant.size
+    while hi > 0:
+        # A block holds whole runs of equal scores: move its lower end to the start of its run.
+        lo = int(np.searchsorted(relevant, relevant[max(0, hi - _BLOCK)], side="left"))
+        values, counts = _unique_sorted(relevant[lo:hi])  # ascending within the block
+        run_starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+        n_ge = (relevant.size - lo) - run_starts
+        # pro(>=v) sums the weights of defect pixels d >= v: those above the block, plus those inside
+        # it binned by the values they reach (few defect pixels searched among many values).
+        bins_ge = np.zeros(values.size + 1)
+        bins_gt = np.zeros(values.size + 1)
+        above = 0.0
+        for s in defects:
+            a = int(np.searchsorted(s.defect, values[0], side="left"))
+            b = int(np.searchsorted(s.defect, values[-1], side="right"))
+            above += s.defect_weight_tail[b]
+            inside, w = s.defect[a:b], s.defect_weight[a:b]
+            if inside.size:
+                bins_ge += np.bincount(np.searchsorted(values, inside, "right"), w, values.size + 1)
+                bins_gt += np.bincount(np.searchsorted(values, inside, "left"), w, values.size + 1)
+        # Ascending value j collects the bins above j: bins j+1 .. n (ge) and bins j+1 .. n (gt, with
+        # pixels tied at v placed at j and so excluded).
+        y1 = (above + np.cumsum(bins_ge[::-1])[-2::-1]) / n_regions
+        y0 = (above + np.cumsum(bins_gt[::-1])[-2::-1]) / n_regions
+        x1 = n_ge / n_ok
+        x0 = (n_ge - counts) / n_ok
+        # The official script clips both coordinates at 1 (float rounding of the cumulative sums).
+        yield tuple(np.minimum(c[::-1], 1.0) for c in (x0, y0, x1, y1))
+        hi = lo
+
+
+def _cut_at_limit(x0, y0, x1, y1, limit: float):
+    """Keep the segments left of ``limit``; the crossing one ends at ``limit`` (linear interpolation)."""
+    keep = x0 < limit
+    if not keep.all():
+        x0, y0, x1, y1 = x0[keep], y0[keep], x1[keep], y1[keep]
+    crossing = np.flatnonzero(x1 > limit)
+    if crossing.size:
+        i = crossing[0]
+        x1, y1 = x1.copy(), y1.copy()
+        y1[i] = y0[i] + (y1[i] - y0[i]) * (limit - x0[i]) / (x1[i] - x0[i])
+        x1[i] = limit
+    return x0, y0, x1, y1
 
 
 def _area_from_segments(x0, y0, x1, y1, limit: float) -> float:
     """Trapezoid area under the segments up to ``limit``, interpolating linearly at the limit."""
-    full = x1 <= limit
-    area = 0.5 * float(np.dot(y0[full] + y1[full], x1[full] - x0[full]))
-    crossing = np.flatnonzero((x0 < limit) & (x1 > limit))
-    if crossing.size:
-        i = crossing[0]
-        y_limit = y0[i] + (y1[i] - y0[i]) * (limit - x0[i]) / (x1[i] - x0[i])
-        area += 0.5 * (y0[i] + y_limit) * (limit - x0[i])
-    return area
+    x0, y0, x1, y1 = _cut_at_limit(x0, y0, x1, y1, limit)
+    return 0.5 * float(np.dot(y0 + y1, x1 - x0))
 
 
-def _curve_from_segments(x0, y0, x1, y1, limit: float) -> tuple[np.ndarray, np.ndarray]:
-    fpr = np.concatenate(([0.0], np.column_stack([x0, x1]).ravel()))
-    pro = np.concatenate(([0.0], np.column_stack([y0, y1]).ravel()))
+def _thin(x: np.ndarray, y: np.ndarray, max_points: int | None):
+    if max_points is None or x.size <= max_points:
+        return x, y
+    keep = np.unique(np.linspace(0, x.size - 1, max_points).astype(np.int64))
+    return x[keep], y[keep]
+
+
+def _area_and_curve(blocks, limit: float, max_points: int | None = None):
+    """AUPRO area and the curve vertices up to ``limit`` from the blocks of :func:`_pro_segments`."""
+    area = 0.0
+    xs, ys = [np.zeros(1)], [np.zeros(1)]
+    for block in blocks:
+        x0, y0, x1, y1 = _cut_at_limit(*block, limit)
+        area += 0.5 * float(np.dot(y0 + y1, x1 - x0))
+        x, y = _thin(np.column_stack([x0, x1]).ravel(), np.column_stack([y0, y1]).ravel(), max_points)
+        xs.append(x)
+        ys.append(y)
     if limit >= 1.0:
-        fpr, pro = np.append(fpr, 1.0), np.append(pro, 1.0)
-    return fpr, pro
+        xs.append(np.ones(1))
+        ys.append(np.ones(1))
+    fpr, pro = _thin(np.concatenate(xs), np.concatenate(ys), max_points)
+    return area, (fpr, pro)
 
 
 def _pro_undefined(summaries: Sequence[PixelSummary]) -> Undefined | None:
@@ -496,21 +557,24 @@ def _pro_undefined(summaries: Sequence[PixelSummary]) -> Undefined | None:
 def pro_curve_from_summaries(
     summaries: Sequence[PixelSummary], limit: float = 1.0
 ) -> tuple[np.ndarray, np.ndarray] | Undefined:
-    """Vertices ``(fpr, pro)`` of the official PRO curve, up to the first vertex past ``limit``.
+    """Vertices ``(fpr, pro)`` of the official PRO curve from (0, 0) up to ``limit``.
 
-    Collinear points on vertical runs are dropped; the curve starts at (0, 0) and, when ``limit`` is 1,
-    ends at (1, 1).
+    Collinear points on vertical runs are dropped; the last vertex is interpolated at ``limit``; with
+    ``limit`` 1 the curve ends at (1, 1).
     """
     undefined = _pro_undefined(summaries)
     if undefined is not None:
         return undefined
-    return _curve_from_segments(*_pro_segments(summaries, limit), limit)
+    return _area_and_curve(_pro_segments(summaries, limit), limit)[1]
 
 
 def pixel_metrics_and_pro_curve(
-    summaries: Sequence[PixelSummary], limit: float = DEFAULT_PRO_LIMIT
+    summaries: Sequence[PixelSummary], limit: float = DEFAULT_PRO_LIMIT, max_points: int | None = None
 ) -> tuple[dict[str, float | Undefined], tuple[np.ndarray, np.ndarray] | Undefined]:
-    """Like :func:`combine_pixel_metrics`, also returning the PRO curve up to ``limit``."""
+    """Like :func:`combine_pixel_metrics`, also returning the PRO curve up to ``limit``.
+
+    ``max_points`` thins the returned curve (for plotting); the AUPRO value always uses every point.
+    """
     limit = check_limit(limit)
     negs = [s.ok for s in summaries]
     poss = [s.defect for s in summaries]
@@ -527,9 +591,9 @@ def pixel_metrics_and_pro_curve(
     if undefined is not None:
         out["aupro"] = undefined
         return out, undefined
-    segments = _pro_segments(summaries, limit)
-    out["aupro"] = float(_area_from_segments(*segments, limit) / limit)
-    return out, _curve_from_segments(*segments, limit)
+    area, curve = _area_and_curve(_pro_segments(summaries, limit), limit, max_points)
+    out["aupro"] = float(area / limit)
+    return out, curve
 
 
 def combine_pixel_metrics(summaries: Sequence[PixelSummary], limit: float = DEFAULT_PRO_LIMIT) -> dict:
@@ -582,7 +646,8 @@ def aupro(maps, masks, limit: float = DEFAULT_PRO_LIMIT) -> float | Undefined:
     undefined = _pro_undefined(summaries)
     if undefined is not None:
         return undefined
-    return float(_area_from_segments(*_pro_segments(summaries, limit), limit) / limit)
+    area = sum(_area_from_segments(*seg, limit) for seg in _pro_segments(summaries, limit))
+    return float(area / limit)
 
 
 def pro_curve(maps, masks) -> tuple[np.ndarray, np.ndarray] | Undefined:

@@ -218,20 +218,6 @@ def _check_sample(sample: Any, index: int) -> tuple[str, np.ndarray, np.ndarray,
     return name, amap, mask, int(label), defect_type, score
 
 
-def _thin(fpr: np.ndarray, pro: np.ndarray, limit: float) -> tuple[np.ndarray, np.ndarray]:
-    """Cut a PRO curve at ``limit`` (interpolating) and keep at most a few thousand vertices."""
-    inside = int(np.searchsorted(fpr, limit, side="right"))
-    x, y = fpr[:inside], pro[:inside]
-    if inside < fpr.size and inside > 0 and fpr[inside] > fpr[inside - 1]:
-        t = (limit - fpr[inside - 1]) / (fpr[inside] - fpr[inside - 1])
-        x = np.append(x, limit)
-        y = np.append(y, pro[inside - 1] + t * (pro[inside] - pro[inside - 1]))
-    if x.size > _MAX_CURVE_POINTS:
-        keep = np.unique(np.linspace(0, x.size - 1, _MAX_CURVE_POINTS).astype(np.int64))
-        x, y = x[keep], y[keep]
-    return x, y
-
-
 def _sort_key(metric: str | None, rows: dict[str, dict]) -> Callable[[str], Any]:
     if metric is None:
         return lambda name: name
@@ -326,7 +312,7 @@ def evaluate(
         summaries = [normal_summary] + [g.pixels.summary() for g in groups]
         poss = [np.sort(np.asarray(g.scores, dtype=np.float64)) for g in groups]
         metrics = combine_image_metrics([normal_scores], poss)
-        pixel, curve = pixel_metrics_and_pro_curve(summaries, limit)
+        pixel, curve = pixel_metrics_and_pro_curve(summaries, limit, _MAX_CURVE_POINTS)
         metrics.update(pixel)
         rows[row] = {k: metrics[k] for k in METRICS}
         n_anomalous = sum(p.size for p in poss)
@@ -342,7 +328,7 @@ def evaluate(
             fpr, tpr, _ = roc_curve(scores, labels)
             roc_curves[row] = (fpr, tpr)
         if not isinstance(curve, Undefined):
-            pro_curves[row] = _thin(*curve, limit)
+            pro_curves[row] = curve
 
     order = sorted(types, key=_sort_key(sort_by, rows)) + [ALL]
     overlays = []
