@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -117,22 +118,20 @@ def create_backbone(
         WeightsError: weights asked for but missing or not matching the model.
     """
     if not timm.is_model(name):
-        close = timm.list_models(f"*{name.split('.')[0][:6]}*")[:5]
-        hint = f"; similar: {', '.join(close)}" if close else ""
+        close = difflib.get_close_matches(name, timm.list_models(), n=4, cutoff=0.6)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise ConfigError(f"unknown timm backbone {name!r}{hint}")
     if weights is not None and backbone_from is not None:
         raise ConfigError("give either `weights` or `backbone_from`, not both")
-    body = timm.create_model(name, features_only=True, out_indices=tuple(out_indices), pretrained=False,
-                             in_chans=in_chans)
+    # Read the weights before building the network so that a missing file fails at once.
+    state: dict[str, torch.Tensor] | None = None
     source = "random-init"
     if backbone_from is not None:
         state = checkpoint_backbone_state(backbone_from)
-        _load_matching(body, state, f"backbone of checkpoint {backbone_from}")
         source = f"checkpoint:{backbone_from}"
     elif weights is not None:
-        path = Path(weights)
-        _load_matching(body, read_state_dict(path), str(path))
-        source = f"file:{path}"
+        state = read_state_dict(weights)
+        source = f"file:{weights}"
     elif pretrained:
         path = find_cached_weights(name)
         if path is None:
@@ -141,8 +140,13 @@ def create_backbone(
                 f"(looked in {_hf_cache_dir()} and {Path(torch.hub.get_dir()) / 'checkpoints'}). "
                 + HOW_TO_SUPPLY.format(name=name)
             )
-        _load_matching(body, read_state_dict(path), str(path))
+        state = read_state_dict(path)
         source = f"cache:{path}"
+    body = timm.create_model(name, features_only=True, out_indices=tuple(out_indices), pretrained=False,
+                             in_chans=in_chans)
+    if state is not None:
+        _load_matching(body, state, source.split(":", 1)[1] if backbone_from is None
+                       else f"the backbone of checkpoint {backbone_from}")
     return Backbone(body, in_chans=in_chans, weights_source=source)
 
 
@@ -309,3 +313,12 @@ def resize_lazy_buffers(module: nn.Module, state_dict: Mapping[str, torch.Tensor
         current = module._buffers.get(name)
         if incoming is not None and current is not None and incoming.shape != current.shape:
             module._buffers[name] = torch.empty(incoming.shape, dtype=current.dtype, device=current.device)
+
+
+def resolve_backbone_name(backbone: str | None, backbone_from: str | os.PathLike | None, default: str) -> str:
+    """The backbone architecture to build: explicit ``backbone``, else the one recorded in ``backbone_from``'s
+    config, else ``default``. A conflict between the two raises ConfigError."""
+    from_ckpt = checkpoint_backbone_name(backbone_from) if backbone_from is not None else None
+    if backbone is not None and from_ckpt is not None and backbone != from_ckpt:
+        raise ConfigError(f"backbone {backbone!r} differs from the {from_ckpt!r} of checkpoint {backbone_from}")
+    return backbone or from_ckpt or ("resnet18" if backbone_from is not None else default)

@@ -1,0 +1,238 @@
+"""PatchCore (Roth et al., CVPR 2022): a coreset memory bank of locally aware patch features.
+
+Fit: mid-level features (layer2 + layer3) of a frozen backbone are averaged over 3×3 neighbourhoods,
+brought to a common resolution (layer2's) and a common dimension, collected over all normal training
+images and subsampled by greedy k-center coreset selection. Predict: the distance of each test patch to its
+nearest memory item is the patch score; the map is upsampled bilinearly and blurred (σ = 4).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch.nn import functional as F
+
+from adsynth._validation import check_positive_int, check_range
+from adsynth.errors import ConfigError
+from adsynth.zoo.backbones import create_backbone, gaussian_blur2d, resize_lazy_buffers, resolve_backbone_name
+from adsynth.zoo.base import AnomalyModel, Prediction, register_model
+
+#: Query rows × memory rows per distance block (≈128 MB of float32): bounds peak memory of the NN search.
+_BLOCK_ELEMENTS = 1 << 25
+
+
+def greedy_coreset(features: torch.Tensor, k: int, projection_dim: int | None = 128,
+                   generator: torch.Generator | None = None) -> torch.Tensor:
+    """Indices of ``k`` rows of ``features`` chosen by greedy k-center selection (minimax facility location).
+
+    As in PatchCore, distances are computed after a Johnson-Lindenstrauss random projection to
+    ``projection_dim`` dimensions (None = no projection) to make selection cheap; each step adds the point
+    farthest from the current selection and updates all minimum distances with one batched operation.
+
+    Args:
+        features: N×D tensor.
+        k: number of points to select (1 ≤ k ≤ N).
+        projection_dim: target dimension of the random projection; skipped when ≥ D or None.
+        generator: torch generator (CPU) for the projection and the first point.
+
+    Returns:
+        LongTensor of ``k`` distinct indices, in selection order.
+
+    Example:
+        >>> pts = torch.tensor([[0.0], [0.1], [5.0], [10.0]])
+        >>> sorted(greedy_coreset(pts, 3, projection_dim=None, generator=torch.Generator().manual_seed(0)).tolist())
+        [0, 2, 3]
+    """
+    n, d = features.shape
+    if not 1 <= k <= n:
+        raise ValueError(f"expected 1 <= k <= {n}, got k={k}")
+    x = features.float()
+    if projection_dim is not None and projection_dim < d:
+        proj = torch.randn(d, projection_dim, generator=generator) / math.sqrt(projection_dim)
+        x = x @ proj.to(x.device)
+    start = int(torch.randint(n, (1,), generator=generator))
+    selected = torch.empty(k, dtype=torch.long, device=x.device)
+    selected[0] = start
+    min_dist = torch.linalg.vector_norm(x - x[start], dim=1)
+    for i in range(1, k):
+        idx = torch.argmax(min_dist)
+        selected[i] = idx
+        min_dist = torch.minimum(min_dist, torch.linalg.vector_norm(x - x[idx], dim=1))
+    return selected
+
+
+def nearest_distances(queries: torch.Tensor, memory: torch.Tensor, k: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """Euclidean distances and indices of the ``k`` nearest ``memory`` rows for each query row.
+
+    Computed as ‖q‖² + ‖m‖² − 2 q·m in blocks of queries (matrix products, no per-patch loop).
+
+    Returns:
+        (distances Q×k ascending, indices Q×k).
+    """
+    m_sq = (memory * memory).sum(1)
+    rows = max(1, _BLOCK_ELEMENTS // max(1, memory.shape[0]))
+    dists, idxs = [], []
+    for q in queries.split(rows):
+        d2 = (q * q).sum(1, keepdim=True) + m_sq.unsqueeze(0) - 2.0 * (q @ memory.T)
+        d2, idx = torch.topk(d2, k, dim=1, largest=False)
+        dists.append(d2.clamp_min_(0).sqrt_())
+        idxs.append(idx)
+    return torch.cat(dists), torch.cat(idxs)
+
+
+@register_model("patchcore")
+class PatchCore(AnomalyModel):
+    """PatchCore: nearest-neighbour distance to a coreset of normal patch features.
+
+    Args:
+        image_size: training/inference resolution.
+        channels: 1 or 3 (grayscale is replicated for the ImageNet backbone).
+        backbone: timm model name (default ``wide_resnet50_2.tv_in1k``, the torchvision weights the paper
+            used; ``resnet18`` is a fast CPU choice). With ``backbone_from``, the checkpoint's architecture.
+        layers: backbone levels to use (2, 3 = layer2, layer3).
+        pretrained: load the backbone's ImageNet weights from the local cache.
+        weights: a state_dict file for the backbone (instead of the cache).
+        backbone_from: a zoo checkpoint (e.g. CutPaste) whose backbone is used instead.
+        embed_dim: dimension of a patch feature (the paper's 1024).
+        patch_size: neighbourhood of the local average (3).
+        coreset_ratio: fraction of patches kept in memory (0.1; the paper also reports 0.01 and 0.25).
+        projection_dim: random-projection dimension for coreset selection (128).
+        num_neighbors: k of the k-NN patch score (1).
+        score: "max" (image score = max patch score, as the official code) or "reweight" (the paper's
+            re-weighting by the nearest memory item's neighbourhood, Eq. 7).
+        reweight_neighbors: b of the paper's re-weighting (its neighbourhood size in the memory bank).
+        sigma: Gaussian blur of the upsampled map, in pixels (4).
+        seed: seed of the coreset's random projection and start point.
+    """
+
+    family = "memory"
+    paper = "Roth et al., Towards Total Recall in Industrial Anomaly Detection, CVPR 2022"
+    needs_pretrained = True
+    fit_mode = "fit"
+    default_epochs = 1
+    default_batch_size = 8
+
+    def __init__(
+        self,
+        image_size: int = 256,
+        channels: int = 3,
+        backbone: str | None = None,
+        layers: Sequence[int] = (2, 3),
+        pretrained: bool = True,
+        weights: str | None = None,
+        backbone_from: str | None = None,
+        embed_dim: int = 1024,
+        patch_size: int = 3,
+        coreset_ratio: float = 0.1,
+        projection_dim: int = 128,
+        num_neighbors: int = 1,
+        score: str = "max",
+        reweight_neighbors: int = 9,
+        sigma: float = 4.0,
+        seed: int = 0,
+        weights_source: str | None = None,
+    ) -> None:
+        name = resolve_backbone_name(backbone, backbone_from, "wide_resnet50_2.tv_in1k")
+        layers = [check_positive_int(v, "layers[]") for v in layers]
+        if score not in ("max", "reweight"):
+            raise ConfigError(f"expected `score` to be 'max' or 'reweight', got {score!r}")
+        super().__init__(
+            image_size, channels, backbone=name, layers=layers, pretrained=bool(pretrained), weights=weights,
+            backbone_from=backbone_from, embed_dim=check_positive_int(embed_dim, "embed_dim"),
+            patch_size=check_positive_int(patch_size, "patch_size"),
+            coreset_ratio=check_range(coreset_ratio, 1e-6, 1.0, "coreset_ratio"),
+            projection_dim=check_positive_int(projection_dim, "projection_dim"),
+            num_neighbors=check_positive_int(num_neighbors, "num_neighbors"), score=score,
+            reweight_neighbors=check_positive_int(reweight_neighbors, "reweight_neighbors"),
+            sigma=check_range(sigma, 0.0, 1e3, "sigma"), seed=int(seed),
+        )
+        self.backbone = create_backbone(name, layers, pretrained=pretrained, weights=weights,
+                                        backbone_from=backbone_from)
+        self.backbone.requires_grad_(False)
+        self.weights_source = weights_source or self.backbone.weights_source
+        self.register_buffer("memory_bank", torch.empty(0, embed_dim))
+        self._train_features: list[torch.Tensor] = []
+
+    def config(self) -> dict[str, Any]:
+        # The state_dict carries the backbone weights, so a model rebuilt from its config must not look for
+        # them again (the cache or file may be absent where the checkpoint is used); keep their provenance.
+        return {**super().config(), "pretrained": False, "weights": None, "backbone_from": None,
+                "weights_source": self.weights_source}
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        resize_lazy_buffers(self, state_dict, prefix, ("memory_bank",))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    # ------------------------------------------------------------------ features
+    @torch.no_grad()
+    def embed(self, images: torch.Tensor) -> torch.Tensor:
+        """Locally aware patch features: B×h×w×D at the resolution of the first used layer."""
+        self.check_images(images, self.channels)
+        self.backbone.eval()
+        feats = self.backbone(images)
+        size = feats[0].shape[-2:]
+        hp = self._hparams
+        dim = hp["embed_dim"]
+        parts = []
+        for f in feats:
+            f = F.avg_pool2d(f, hp["patch_size"], stride=1, padding=hp["patch_size"] // 2,
+                             count_include_pad=False)
+            if f.shape[-2:] != size:
+                f = F.interpolate(f, size=size, mode="bilinear", align_corners=False)
+            b, c, h, w = f.shape
+            # Average-pool the channel axis to a common dimension per layer, then across the layers.
+            f = f.permute(0, 2, 3, 1).reshape(-1, 1, c)
+            parts.append(F.adaptive_avg_pool1d(f, dim))
+        x = F.adaptive_avg_pool1d(torch.cat(parts, dim=2), dim)
+        return x.view(images.shape[0], size[0], size[1], dim)
+
+    # ------------------------------------------------------------------ fit
+    def fit_batch(self, batch: dict[str, torch.Tensor]) -> None:
+        emb = self.embed(batch["image"])
+        self._train_features.append(emb.reshape(-1, emb.shape[-1]))
+
+    @torch.no_grad()
+    def fit_end(self) -> None:
+        if not self._train_features:
+            raise RuntimeError("patchcore: fit_end() called before any fit_batch()")
+        feats = torch.cat(self._train_features)
+        self._train_features = []
+        k = max(1, math.ceil(self._hparams["coreset_ratio"] * feats.shape[0]))
+        if k < feats.shape[0]:
+            gen = torch.Generator().manual_seed(self._hparams["seed"])
+            idx = greedy_coreset(feats, k, self._hparams["projection_dim"], gen)
+            feats = feats[idx]
+        self.memory_bank = feats.contiguous().to(self.memory_bank.device)
+
+    # ------------------------------------------------------------------ predict
+    @torch.no_grad()
+    def predict(self, images: torch.Tensor) -> Prediction:
+        if self.memory_bank.shape[0] == 0:
+            raise RuntimeError("patchcore is not fitted: run fit_batch()/fit_end() (or load a checkpoint)")
+        emb = self.embed(images)
+        b, h, w, d = emb.shape
+        queries = emb.reshape(-1, d)
+        memory = self.memory_bank.to(queries.device)
+        k = min(self._hparams["num_neighbors"], memory.shape[0])
+        dist, idx = nearest_distances(queries, memory, k)
+        patch = dist.mean(1).view(b, h * w)
+        score, arg = patch.max(1)
+        if self._hparams["score"] == "reweight":
+            score = score * self._reweight(queries.view(b, h * w, d)[torch.arange(b), arg],
+                                           idx.view(b, h * w, k)[torch.arange(b), arg, 0], memory)
+        amap = F.interpolate(patch.view(b, 1, h, w), size=images.shape[-2:], mode="bilinear",
+                             align_corners=False).squeeze(1)
+        amap = gaussian_blur2d(amap, self._hparams["sigma"])
+        return Prediction(anomaly_map=amap.float(), score=score.float())
+
+    def _reweight(self, worst: torch.Tensor, nearest: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
+        """Paper Eq. 7: w = 1 − exp‖m_test − m*‖ / Σ_{m ∈ N_b(m*)} exp‖m_test − m‖, for each image's
+        most anomalous patch ``worst`` (B×D) whose nearest memory item is ``nearest`` (B indices)."""
+        b = min(self._hparams["reweight_neighbors"], memory.shape[0])
+        _, hood = nearest_distances(memory[nearest], memory, b)
+        d_hood = torch.linalg.vector_norm(worst.unsqueeze(1) - memory[hood], dim=2)
+        d_star = torch.linalg.vector_norm(worst - memory[nearest], dim=1)
+        return 1.0 - torch.exp(d_star - torch.logsumexp(d_hood, dim=1))
