@@ -139,13 +139,13 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|---:|---:|")
     for label, quantize in (("continuous scores", False), ("8-bit scores (ties)", True)):
         maps, gts = make_case(args.maps, args.size, seed=0, quantize=quantize)
-        t_ref, ref = timed(lambda: official_style_aupro(maps, gts), repeat=2)
-        t_ours, ours = timed(lambda: aupro(maps, gts))
+        t_ref, ref = timed(lambda m=maps, g=gts: official_style_aupro(m, g), repeat=2)
+        t_ours, ours = timed(lambda m=maps, g=gts: aupro(m, g))
         diffs = [abs(ours - ref)]
         for lim in (0.05, 1.0):
             diffs.append(abs(aupro(maps, gts, lim) - official_style_aupro(maps, gts, lim)))
-        m_ref = peak_bytes(lambda: official_style_aupro(maps, gts))
-        m_ours = peak_bytes(lambda: aupro(maps, gts))
+        m_ref = peak_bytes(lambda m=maps, g=gts: official_style_aupro(m, g))
+        m_ours = peak_bytes(lambda m=maps, g=gts: aupro(m, g))
         print(
             f"| {label} | {t_ref:.3f} | {t_ours:.3f} | {t_ref / t_ours:.1f}x | {max(diffs):.1e} | "
             f"{m_ref / 2**20:.0f} | {m_ours / 2**20:.0f} ({m_ours / n_px:.1f}) |"
