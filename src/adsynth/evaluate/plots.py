@@ -46,7 +46,8 @@ def roc_figure(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], aurocs: Mapp
     ax.plot([0, 1], [0, 1], color="0.7", lw=0.8, ls="--")
     ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="false positive rate", ylabel="true positive rate")
     ax.set_title("Image ROC (normal + one defect type)")
-    ax.legend(loc="lower right", fontsize=8)
+    if curves:
+        ax.legend(loc="lower right", fontsize=8)
     return _figure_png(fig)
 
 
@@ -61,7 +62,8 @@ def pro_figure(
     ax.set(xlim=(0, limit), ylim=(0, 1.01), xlabel="false positive rate (defect-free pixels)")
     ax.set_ylabel("per-region overlap")
     ax.set_title(f"PRO curve up to FPR {limit:g}")
-    ax.legend(loc="lower right", fontsize=8)
+    if curves:
+        ax.legend(loc="lower right", fontsize=8)
     return _figure_png(fig)
 
 

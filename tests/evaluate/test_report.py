@@ -1,0 +1,130 @@
+"""Per-defect-type protocol, undefined reporting, bad input messages, files written."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from adsynth.errors import DataError, OutputExistsError
+from adsynth.evaluate.metrics import Undefined, pixel_metrics
+from adsynth.evaluate.report import MapSample, evaluate, write_report
+
+
+def _sample(name, value, label, dtype, defect=False, size=8):
+    amap = np.full((size, size), 0.1, np.float32)
+    mask = np.zeros((size, size), np.uint8)
+    if defect:
+        mask[2:4, 2:4] = 1
+        amap[2:4, 2:4] = value
+    else:
+        amap[0, 0] = value
+    return MapSample(name, amap, mask, label, dtype)
+
+
+@pytest.fixture
+def samples():
+    # normal maxima 0.2, 0.4; crack 0.9 / 0.3; hole 0.5 / 0.6
+    return [
+        _sample("good/0", 0.2, 0, "good"),
+        _sample("good/1", 0.4, 0, "good"),
+        _sample("crack/0", 0.9, 1, "crack", True),
+        _sample("crack/1", 0.3, 1, "crack", True),
+        _sample("hole/0", 0.5, 1, "hole", True),
+        _sample("hole/1", 0.6, 1, "hole", True),
+    ]
+
+
+def test_per_type_protocol_by_hand(samples):
+    rep = evaluate(samples)
+    assert list(rep.rows) == ["crack", "hole", "all"]
+    # crack vs the two normal images: 0.9 beats both, 0.3 beats 0.2 only -> 3/4
+    assert rep.rows["crack"]["image_auroc"] == pytest.approx(0.75)
+    assert rep.rows["hole"]["image_auroc"] == pytest.approx(1.0)
+    assert rep.rows["all"]["image_auroc"] == pytest.approx(7 / 8)
+    assert rep.counts["crack"] == {"n_normal": 2, "n_anomalous": 2, "n_regions": 2, "n_pixels": 256}
+    # each row's pixel metrics = one-shot metrics on normal + that type's images
+    for row, names in {"crack": ("good", "crack"), "hole": ("good", "hole")}.items():
+        chosen = [s for s in samples if s.defect_type in names]
+        want = pixel_metrics([s.anomaly_map for s in chosen], [s.mask for s in chosen])
+        for key, value in want.items():
+            assert rep.rows[row][key] == pytest.approx(value, abs=1e-12)
+    y = np.concatenate([s.mask.ravel() for s in samples])
+    p = np.concatenate([s.anomaly_map.ravel() for s in samples])
+    assert rep.rows["all"]["pixel_auroc"] == pytest.approx(roc_auc_score(y, p))
+    assert [r.score for r in rep.per_image] == pytest.approx([0.2, 0.4, 0.9, 0.3, 0.5, 0.6])
+
+
+def test_model_score_and_sort_by(samples):
+    samples[3].score = 0.95  # crack/1 given a model score: crack becomes perfect
+    rep = evaluate(samples, sort_by="image_auroc")
+    assert rep.rows["crack"]["image_auroc"] == 1.0
+    samples[3].score = float("nan")  # NaN = no model score -> map max
+    rep = evaluate(samples, sort_by="image_auroc")
+    assert list(rep.rows) == ["hole", "crack", "all"]
+
+
+def test_mappings_accepted(samples):
+    dicts = [vars(s) for s in samples]
+    assert evaluate(dicts).rows["crack"]["image_auroc"] == pytest.approx(0.75)
+
+
+def test_undefined_reported_not_invented(samples):
+    only_normal = evaluate(samples[:2])
+    assert list(only_normal.rows) == ["all"]
+    assert isinstance(only_normal.rows["all"]["image_auroc"], Undefined)
+    assert "no anomalous images" in only_normal.rows["all"]["image_auroc"].reason
+    no_normal = evaluate(samples[2:])
+    assert "no normal images" in no_normal.rows["crack"]["image_auroc"].reason
+    assert isinstance(no_normal.rows["crack"]["aupro"], float)
+    logical = samples[:2] + [MapSample("logic/0", np.zeros((8, 8)), None, 1, "logic")]
+    rep = evaluate(logical)
+    assert rep.rows["logic"]["image_auroc"] == 0.0
+    assert "no defect pixels" in rep.rows["logic"]["aupro"].reason
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda s: setattr(s, "anomaly_map", np.full((8, 8), np.inf)), "'crack/0'.*NaN or inf"),
+        (lambda s: setattr(s, "mask", s.mask * 255), "'crack/0'.*binary.*255"),
+        (lambda s: setattr(s, "label", -1), "'crack/0'.*label"),
+        (lambda s: setattr(s, "name", "good/0"), "duplicate"),
+    ],
+)
+def test_bad_input_names_the_sample(samples, change, message):
+    change(samples[2])
+    with pytest.raises(DataError, match=message):
+        evaluate(samples)
+
+
+def test_normal_with_defect_pixels_rejected(samples):
+    samples[0].mask[0, 0] = 1
+    with pytest.raises(DataError, match="'good/0'.*normal"):
+        evaluate(samples)
+    with pytest.raises(DataError, match="no samples"):
+        evaluate([])
+
+
+def test_write_report_files(samples, tmp_path):
+    rep = evaluate(samples, n_overlays=1)
+    out = tmp_path / "report"
+    got = write_report(rep, out, get_image=lambda name: np.full((16, 16, 3), 128, np.uint8))
+    names = {p.relative_to(out).as_posix() for p in got}
+    for f in ("metrics.md", "metrics.csv", "metrics.json", "per_image.csv", "roc.png", "pro.png"):
+        assert f in names and (out / f).stat().st_size > 0
+    assert any(n.startswith("overlays/best_") for n in names)
+    assert any(n.startswith("overlays/worst_") for n in names)
+    data = json.loads((out / "metrics.json").read_text())
+    assert data["rows"][0]["defect_type"] == "crack"
+    assert data["rows"][0]["metrics"]["image_auroc"] == pytest.approx(0.75)
+    assert not list(out.glob(".*.tmp"))
+    with pytest.raises(OutputExistsError):
+        write_report(rep, out)
+    write_report(evaluate(samples[:2]), out, overwrite=True)
+    data = json.loads((out / "metrics.json").read_text())
+    assert data["rows"][0]["metrics"]["image_auroc"] is None
+    assert "no anomalous images" in data["rows"][0]["undefined"]["image_auroc"]
+    assert "n/a" in (out / "metrics.md").read_text()
