@@ -4,8 +4,8 @@ Two interchangeable backends produce single-octave gradient noise:
 
 * ``"numpy"`` (the default): a vectorised implementation. Random unit gradients sit on a
   ``(res_y + 1) × (res_x + 1)`` lattice; each pixel takes the dot products with its four corner gradients
-  and interpolates them with the quintic fade ``6t⁵ − 15t⁴ + 10t³``, written as two small matrix
-  products (about 0.2 ms at 256×256). The result is scaled by √2 so that
+  and interpolates them with the quintic fade ``6t⁵ − 15t⁴ + 10t³``, computed separably (one pass
+  per axis, no per-pixel corner gathers; about 0.3 ms at 256×256). The result is scaled by √2 so that
   it spans [−1, 1], as in DRAEM's ``rand_perlin_2d_np``. The image side need not be divisible by ``res``.
 * ``"noise"``: the C implementation of the ``noise`` package (``noise.pnoise2``), called once per pixel,
   seeded through a random lattice offset and ``base`` drawn from ``rng``. It is about 100× slower at 256×256
@@ -36,7 +36,7 @@ def _axis(n: int, res: int) -> tuple[np.ndarray, np.ndarray]:
     """Lattice cell index and fractional position of each of ``n`` samples spanning ``res`` cells."""
     pos = np.arange(n, dtype=np.float32) * np.float32(res / n)
     cell = np.minimum(pos.astype(np.int64), res - 1)
-    return cell, pos - cell
+    return cell, pos - cell.astype(np.float32)
 
 
 def perlin_2d(
@@ -67,33 +67,21 @@ def perlin_2d(
     raise ConfigError(f"expected `backend` to be one of {BACKENDS}, got {backend!r}")
 
 
-def _axis_weights(n: int, res: int) -> tuple[np.ndarray, np.ndarray]:
-    """Interpolation matrices of one axis, each ``n × (res + 1)``.
-
-    ``p[i, k]`` is the fade weight of lattice line ``k`` at sample ``i``; ``q[i, k]`` is that weight times
-    the signed offset of sample ``i`` from line ``k``. Only the two lines around each sample are non-zero.
-    """
-    cell, frac = _axis(n, res)
-    t = _fade(frac)
-    rows = np.arange(n)
-    p = np.zeros((n, res + 1), np.float32)
-    q = np.zeros((n, res + 1), np.float32)
-    p[rows, cell] = 1.0 - t
-    p[rows, cell + 1] = t
-    q[rows, cell] = (1.0 - t) * frac
-    q[rows, cell + 1] = t * (frac - 1.0)
-    return p, q
-
-
 def _perlin_numpy(h: int, w: int, ry: int, rx: int, rng: np.random.Generator) -> np.ndarray:
     angles = rng.uniform(0.0, 2.0 * math.pi, size=(ry + 1, rx + 1))
     gy = np.sin(angles).astype(np.float32)
     gx = np.cos(angles).astype(np.float32)
-    py, qy = _axis_weights(h, ry)
-    px, qx = _axis_weights(w, rx)
-    # Bilinear-with-fade interpolation of the corner dot products g·(offset) is separable once the two
-    # gradient components are split: noise = Qy·Gy·Pxᵀ + Py·Gx·Qxᵀ (two small matrix products).
-    out = (qy @ gy) @ px.T + (py @ gx) @ qx.T
+    cy, fy = _axis(h, ry)
+    cx, fx = _axis(w, rx)
+    ty, tx = _fade(fy)[:, None], _fade(fx)[None, :]
+    fy, fx = fy[:, None], fx[None, :]
+    # The corner dot products g·(offset) are interpolated separably once the two gradient components are
+    # split: first along y for every lattice column (H × (res_x + 1)), then along x (H × W).
+    a = (1.0 - ty) * fy * gy[cy] + ty * (fy - 1.0) * gy[cy + 1]  # y-component term, weights and offsets
+    b = (1.0 - ty) * gx[cy] + ty * gx[cy + 1]  # x-component term, weights only (x offset comes next)
+    a0, a1 = np.take(a, cx, axis=1), np.take(a, cx + 1, axis=1)
+    b0, b1 = np.take(b, cx, axis=1), np.take(b, cx + 1, axis=1)
+    out = (1.0 - tx) * (a0 + b0 * fx) + tx * (a1 + b1 * (fx - 1.0))
     out *= np.float32(math.sqrt(2.0))
     return np.clip(out, -1.0, 1.0, out=out)
 

@@ -182,7 +182,7 @@ class TextureSource:
 
         img = _as_rgb(np.asarray(getattr(skimage.data, name)(), dtype=np.uint8))
         # Crops are resized to the working size (≤ a few hundred px); keep the decoded copy small.
-        f = 512 / min(img.shape[:2])
+        f = 384 / min(img.shape[:2])
         return _resize(img, round(img.shape[0] * f), round(img.shape[1] * f)) if f < 1 else img
 
     def draw(self, rng: np.random.Generator, shape: tuple[int, int]) -> tuple[np.ndarray, dict[str, Any]]:
