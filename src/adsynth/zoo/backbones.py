@@ -220,12 +220,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     return {k.removeprefix("module."): v for k, v in obj.items()}
 
 
-def checkpoint_backbone_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """The timm-module weights of the ``backbone`` sub-module of a zoo checkpoint.
-
-    The checkpoint is a dict with ``"model"`` (registry name), ``"config"`` and ``"state_dict"``; the
-    backbone's timm module lives under ``backbone.body.`` (see :class:`Backbone`).
-    """
+def _read_checkpoint(path: str | os.PathLike) -> Mapping[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"checkpoint {str(path)!r} (backbone_from) does not exist")
@@ -235,6 +230,16 @@ def checkpoint_backbone_state(path: str | os.PathLike) -> dict[str, torch.Tensor
         raise WeightsError(f"cannot read checkpoint {str(path)!r}: {exc}") from None
     if not isinstance(ckpt, Mapping) or not isinstance(ckpt.get("state_dict"), Mapping):
         raise WeightsError(f"{str(path)!r} is not an adsynth checkpoint (no 'state_dict' entry)")
+    return ckpt
+
+
+def checkpoint_backbone_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The timm-module weights of the ``backbone`` sub-module of a zoo checkpoint.
+
+    The checkpoint is a dict with ``"model"`` (registry name), ``"config"`` and ``"state_dict"``; the
+    backbone's timm module lives under ``backbone.body.`` (see :class:`Backbone`).
+    """
+    ckpt = _read_checkpoint(path)
     prefix = "backbone." + BODY_PREFIX
     state = {k[len(prefix):]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
     if not state:
@@ -245,11 +250,7 @@ def checkpoint_backbone_state(path: str | os.PathLike) -> dict[str, torch.Tensor
 
 def checkpoint_backbone_name(path: str | os.PathLike) -> str | None:
     """The ``backbone`` hyper-parameter recorded in a zoo checkpoint's config (None if absent)."""
-    try:
-        ckpt = torch.load(Path(path), map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise WeightsError(f"cannot read checkpoint {str(path)!r}: {exc}") from None
-    config = ckpt.get("config") if isinstance(ckpt, Mapping) else None
+    config = _read_checkpoint(path).get("config")
     return config.get("backbone") if isinstance(config, Mapping) else None
 
 
