@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "generate": "adsynth.cli.generate_cmd:generate",
     "recipes": "adsynth.cli.generate_cmd:recipes",
     "demo": "adsynth.cli.demo_cmd:demo",
+    "eval": "adsynth.cli.eval_cmd:eval_cmd",
 }
 
 

@@ -370,7 +370,7 @@ def _fmt(v: float | Undefined) -> str:
     return "n/a" if isinstance(v, Undefined) else f"{v:.4f}"
 
 
-def _markdown(report: Report) -> str:
+def format_markdown(report: Report) -> str:
     heads = [METRICS[k] + (f"@{report.pro_limit:g}" if k == "aupro" else "") for k in METRICS]
     lines = [
         "# Evaluation",
@@ -442,7 +442,7 @@ def write_report(
         _atomic_write(path, data)
         written.append(path)
 
-    put("metrics.md", _markdown(report).encode("utf-8"))
+    put("metrics.md", format_markdown(report).encode("utf-8"))
     header = ["defect_type", "n_normal", "n_anomalous", "n_regions", "n_pixels", *METRICS, "undefined"]
     rows = []
     for row, metrics in report.rows.items():
@@ -467,5 +467,5 @@ def write_report(
     for it in report.overlays:
         image = get_image(it.name) if get_image is not None else None
         picture = plots.overlay(image, it.anomaly_map, it.mask, lo, hi)
-        put(f"overlays/{it.kind}_{it.rank}_{_safe(it.name)}.png", plots.encode_png(picture))
+        put(f"overlays/{it.kind}_{it.rank}_{_safe(os.path.splitext(it.name)[0])}.png", plots.encode_png(picture))
     return written

@@ -1,0 +1,52 @@
+"""Score maps (an HDF5 maps file or a folder of maps) against an adsynth test dataset.
+
+Example:
+    >>> from adsynth.evaluate.runner import evaluate_files
+    >>> report = evaluate_files("test.h5", "maps.h5")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+from adsynth.data.reader import DatasetReader
+from adsynth.errors import DataError
+from adsynth.evaluate.io import read_maps
+from adsynth.evaluate.report import MapSample, Report, evaluate
+
+
+def _samples(ds: DatasetReader, maps) -> Iterator[MapSample]:
+    names = ds.names
+    labels = ds.labels
+    types = ds.defect_types
+    for i, name in enumerate(names):
+        amap, score = maps[name]
+        yield MapSample(name, amap, ds.read_mask(i), int(labels[i]), types[i], score)
+
+
+def evaluate_files(
+    data: str | os.PathLike,
+    maps: str | os.PathLike,
+    *,
+    split: str | None = "test",
+    limit: float = 0.3,
+    sort_by: str | None = None,
+    n_overlays: int = 2,
+) -> tuple[Report, DatasetReader]:
+    """Evaluate the maps of every sample of ``split`` in ``data`` (per defect type).
+
+    Returns the report and the reader (for overlay backgrounds).
+    """
+    ds = DatasetReader(data, split=split)
+    if len(ds) == 0:
+        raise DataError(f"{data}: no samples in split {split!r} (choose another with --split)")
+    with read_maps(maps, names=ds.names) as ms:
+        report = evaluate(_samples(ds, ms), limit=limit, sort_by=sort_by, n_overlays=n_overlays)
+    return report, ds
+
+
+def image_getter(ds: DatasetReader):
+    """``name -> image`` for the report overlays."""
+    index = {n: i for i, n in enumerate(ds.names)}
+    return lambda name: ds.read_image(index[name])
