@@ -1,0 +1,184 @@
+"""Checkpoints of zoo models: plain tensors and Python data only, readable with ``weights_only=True``.
+
+A run folder holds two checkpoints, each written atomically (temporary file, then ``os.replace``) at the
+end of every epoch:
+
+* ``model.pt``: what prediction needs, the weights and how to rebuild the model;
+* ``last.pt``: the same plus the optimizer, scheduler, gradient scaler and RNG states, for ``--resume``.
+
+Both are dicts with ``format`` (``"adsynth-checkpoint"``), ``format_version``, ``adsynth_version``,
+``model`` (registry name), ``config`` (``model.config()``), ``state_dict``, ``train_config``,
+``data_fingerprint``, ``epoch`` (completed epochs), ``step``, ``fitted`` and ``metrics`` (the last
+epoch's mean losses).
+
+Example:
+    >>> from adsynth.zoo.checkpoint import load_model
+    >>> model = load_model("runs/draem/model.pt", device="cpu")  # doctest: +SKIP
+    >>> model.predict(images).score  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from adsynth import __version__
+from adsynth.errors import DataError, FormatError
+
+CHECKPOINT_FORMAT = "adsynth-checkpoint"
+CHECKPOINT_VERSION = 1
+MODEL_FILE = "model.pt"
+LAST_FILE = "last.pt"
+
+# Keys only ``last.pt`` carries.
+TRAINING_STATE_KEYS = ("optimizer", "scheduler", "scaler", "rng")
+
+
+def _plain(v: Any) -> Any:
+    """A JSON-friendly version of an HDF5 attribute value (for hashing)."""
+    if isinstance(v, bytes):
+        return v.decode("utf-8", "replace")
+    if hasattr(v, "tolist"):
+        return v.tolist()
+    return v
+
+
+def data_fingerprint(path: str | os.PathLike) -> str:
+    """A cheap SHA-256 of a dataset file: its sample names, root attributes and image shape.
+
+    It identifies the training data without reading any image, so a checkpoint can say which file it
+    was trained on and ``--resume`` can refuse a different one.
+    """
+    from adsynth.data import format as F
+
+    p = Path(path)
+    try:
+        with F.h5_open(p, "r") as f:
+            h = hashlib.sha256()
+            attrs = {k: _plain(v) for k, v in f.attrs.items()}
+            h.update(json.dumps(attrs, sort_keys=True, default=str).encode())
+            h.update(json.dumps(list(f[F.IMAGES].shape)).encode())
+            for name in f[F.NAMES][()]:
+                h.update(F.decode_str(name).encode("utf-8"))
+                h.update(b"\n")
+    except (OSError, KeyError) as e:
+        raise DataError(f"{p}: cannot fingerprint the dataset ({e})") from None
+    return h.hexdigest()
+
+
+def rng_state() -> dict[str, Any]:
+    """The global torch RNG states (CPU and every CUDA device) as tensors."""
+    state: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = list(torch.cuda.get_rng_state_all())
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore states saved by :func:`rng_state` (CUDA states only when the device count matches)."""
+    torch.set_rng_state(state["torch"])
+    cuda = state.get("cuda")
+    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda)
+
+
+def _cpu(obj: Any) -> Any:
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: _cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_cpu(v) for v in obj)
+    return obj
+
+
+def make_checkpoint(model: torch.nn.Module, **fields: Any) -> dict[str, Any]:
+    """The checkpoint dict of ``model`` (an :class:`~adsynth.zoo.base.AnomalyModel`) plus ``fields``."""
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "format_version": CHECKPOINT_VERSION,
+        "adsynth_version": __version__,
+        "model": type(model).name,
+        "config": dict(model.config()),
+        "state_dict": _cpu(model.state_dict()),
+        **fields,
+    }
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def save_checkpoint(path: str | os.PathLike, checkpoint: dict[str, Any]) -> Path:
+    """Write ``checkpoint`` atomically: a temporary file in the same folder, then ``os.replace``."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    os.close(fd)
+    try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual permissions
+        torch.save(checkpoint, tmp)
+        os.replace(tmp, p)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return p
+
+
+def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load and check a checkpoint (``weights_only=True``: no pickled objects are executed)."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"checkpoint {p} not found")
+    try:
+        ckpt = torch.load(p, map_location=map_location, weights_only=True)
+    except Exception as e:  # torch raises several types for corrupt or foreign files
+        raise FormatError(f"{p}: not a readable checkpoint ({str(e).splitlines()[0]})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise FormatError(f"{p}: not an adsynth checkpoint")
+    version = int(ckpt.get("format_version", -1))
+    if version > CHECKPOINT_VERSION or version < 1:
+        raise FormatError(f"{p}: checkpoint format version {version} is not supported "
+                          f"(this adsynth reads version {CHECKPOINT_VERSION})")
+    return ckpt
+
+
+def model_from_checkpoint(ckpt: dict[str, Any], source: str = "checkpoint"):
+    """Rebuild the model recorded in a checkpoint dict and load its weights (CPU, eval mode)."""
+    from adsynth.zoo import create_model
+
+    model = create_model(ckpt["model"], **ckpt["config"])
+    try:
+        model.load_state_dict(ckpt["state_dict"])
+    except RuntimeError as e:
+        raise FormatError(f"{source}: weights do not match model {ckpt['model']!r} "
+                          f"({str(e).splitlines()[0]})") from None
+    return model.eval()
+
+
+def load_model(checkpoint: str | os.PathLike, device: str | torch.device = "cpu"):
+    """Load a trained model for prediction or evaluation.
+
+    Args:
+        checkpoint: a ``model.pt`` (or ``last.pt``) written by the trainer.
+        device: where to put the model (``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``).
+
+    Returns:
+        The :class:`~adsynth.zoo.base.AnomalyModel` in eval mode.
+
+    Example:
+        >>> model = load_model("runs/ae/model.pt")  # doctest: +SKIP
+    """
+    from adsynth.zoo.trainer import resolve_device
+
+    ckpt = read_checkpoint(checkpoint)
+    return model_from_checkpoint(ckpt, str(checkpoint)).to(resolve_device(device))
