@@ -19,6 +19,9 @@ COMMANDS: dict[str, str] = {
     "dataset": "adsynth.cli.dataset_cmd:dataset",
     "generate": "adsynth.cli.generate_cmd:generate",
     "recipes": "adsynth.cli.generate_cmd:recipes",
+    "train": "adsynth.cli.train_cmd:train",
+    "predict": "adsynth.cli.predict_cmd:predict",
+    "models": "adsynth.cli.models_cmd:models",
     "demo": "adsynth.cli.demo_cmd:demo",
     "eval": "adsynth.cli.eval_cmd:eval_cmd",
 }
