@@ -380,8 +380,10 @@ class PerlinTextureGenerator(Generator):
         else:
             tex, tex_info = self.source.draw(rng, (h, w))
             src, steps = augment(tex, rng, self.augmentations)
-            info = {"source": "texture", **tex_info, "augmentations": steps}
-            names = [tex_info["texture"]]
+            # The texture's own draws are nested: their keys (e.g. a stripe "angle") must not shadow ours.
+            name = tex_info.pop("texture")
+            info = {"source": "texture", "texture": name, "texture_params": tex_info, "augmentations": steps}
+            names = [name]
         if c == 1:
             src = cv2.cvtColor(src, cv2.COLOR_RGB2GRAY)[:, :, None]
         return src, info, names
