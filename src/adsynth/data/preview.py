@@ -25,7 +25,7 @@ def pick_samples(ds: DatasetReader, n: int, seed: int = 0) -> list[int]:
     return picked
 
 
-def overlay(image: np.ndarray, mask: np.ndarray, color=(255, 40, 40), alpha: float = 0.45) -> np.ndarray:
+def overlay(image: np.ndarray, mask: np.ndarray, color=(255, 40, 40), alpha: float = 0.2) -> np.ndarray:
     """RGB image with ``mask`` tinted and outlined."""
     import cv2
 

@@ -71,7 +71,12 @@ _STATE: dict[str, Any] = {}
 
 
 def _init_worker(cfg: dict[str, Any]) -> None:
+    import cv2
+
     from adsynth.synth.recipes import load_recipe
+
+    # Patches are small: OpenCV's thread pool costs more than it gives, and workers are the parallelism.
+    cv2.setNumThreads(1)
 
     reader = DatasetReader(cfg["source"], indices=cfg["indices"])
     _STATE["pool"] = _SourcePool(reader, cfg["size"])
