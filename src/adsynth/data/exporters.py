@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 
-from adsynth.data import format as F
 from adsynth.data.reader import DatasetReader
 from adsynth.errors import DataError, OutputExistsError
 
