@@ -46,8 +46,9 @@ def test_random_init_feature_info_and_shapes():
 def test_grayscale_is_replicated_and_imagenet_normalised():
     bb = create_backbone("resnet18", out_indices=(2,), pretrained=False).eval()
     gray = torch.rand(2, 1, 32, 32)
-    expected = (gray.expand(-1, 3, -1, -1) - torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)) / torch.tensor(
-        [0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    expected = (
+        gray.expand(-1, 3, -1, -1) - torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    ) / torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
     assert torch.allclose(bb.normalize(gray), expected)
     with torch.no_grad():
         assert torch.allclose(bb(gray)[0], bb(gray.expand(-1, 3, -1, -1))[0])
@@ -138,8 +139,15 @@ def test_offline_failure_in_a_fresh_process_without_network_access(tmp_path):
         "try:\n    b.create_backbone('resnet18', (2,), pretrained=True)\n"
         "except b.WeightsError:\n    print('WeightsError')\n"
     )
-    env = {"HF_HUB_CACHE": str(tmp_path / "hf"), "TORCH_HOME": str(tmp_path / "t"), "PATH": "/usr/bin:/bin",
-           "HOME": str(tmp_path), "NO_PROXY": "*", "HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9"}
+    env = {
+        "HF_HUB_CACHE": str(tmp_path / "hf"),
+        "TORCH_HOME": str(tmp_path / "t"),
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "NO_PROXY": "*",
+        "HTTPS_PROXY": "http://127.0.0.1:9",
+        "HTTP_PROXY": "http://127.0.0.1:9",
+    }
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "WeightsError", out.stderr
 
@@ -194,8 +202,10 @@ def test_patchcore_and_padim_reuse_a_cutpaste_backbone(tmp_path):
         # The architecture comes from the checkpoint's config (resnet18), not the WRN-50 default.
         model = cls(image_size=64, backbone_from=str(path))
         assert model.config()["backbone"] == "resnet18"
-        assert torch.equal(model.backbone.body.state_dict()["layer2.0.conv1.weight"],
-                           state["backbone.body.layer2.0.conv1.weight"])
+        assert torch.equal(
+            model.backbone.body.state_dict()["layer2.0.conv1.weight"],
+            state["backbone.body.layer2.0.conv1.weight"],
+        )
     with pytest.raises(ConfigError, match="differs"):
         PatchCore(image_size=64, backbone="resnet34", backbone_from=str(path))
 
@@ -212,5 +222,7 @@ def test_backbone_from_a_checkpoint_without_backbone(tmp_path):
 def test_gaussian_blur_matches_scipy():
     ndimage = pytest.importorskip("scipy.ndimage")
     x = torch.rand(2, 37, 50, dtype=torch.float64)
-    expected = torch.stack([torch.from_numpy(ndimage.gaussian_filter(v.numpy(), 4, mode="mirror")) for v in x])
+    expected = torch.stack(
+        [torch.from_numpy(ndimage.gaussian_filter(v.numpy(), 4, mode="mirror")) for v in x]
+    )
     assert torch.allclose(gaussian_blur2d(x, 4.0), expected, atol=1e-12)

@@ -33,7 +33,9 @@ def _covering_radius(x: np.ndarray, idx) -> float:
 # ------------------------------------------------------------------------------------------- PatchCore
 def test_coreset_is_exact_k_center_greedy_on_a_tiny_case():
     x = np.random.default_rng(0).normal(size=(40, 5))
-    got = greedy_coreset(torch.from_numpy(x), 7, projection_dim=None, generator=torch.Generator().manual_seed(3))
+    got = greedy_coreset(
+        torch.from_numpy(x), 7, projection_dim=None, generator=torch.Generator().manual_seed(3)
+    )
     assert got.tolist() == _greedy_reference(x, 7, start=int(got[0]))
     assert len(set(got.tolist())) == 7
 
@@ -45,8 +47,9 @@ def test_coreset_covers_better_than_random_subsets():
     sizes = [400, 200, 100, 50, 20, 10, 5, 3]
     x = np.concatenate([c + rng.normal(size=(n, 256)) for c, n in zip(centres, sizes, strict=True)])
     k = 40
-    idx = greedy_coreset(torch.from_numpy(x).float(), k, projection_dim=128,
-                         generator=torch.Generator().manual_seed(0))
+    idx = greedy_coreset(
+        torch.from_numpy(x).float(), k, projection_dim=128, generator=torch.Generator().manual_seed(0)
+    )
     greedy = _covering_radius(x, idx.numpy())
     random_radii = [_covering_radius(x, rng.choice(len(x), k, replace=False)) for _ in range(20)]
     assert greedy < min(random_radii)
@@ -65,7 +68,9 @@ def test_nearest_distances_match_brute_force():
 
 def _fitted(name: str, channels: int = 3, **hparams):
     torch.manual_seed(0)
-    model = create_model(name, image_size=64, channels=channels, backbone="resnet18", pretrained=False, **hparams)
+    model = create_model(
+        name, image_size=64, channels=channels, backbone="resnet18", pretrained=False, **hparams
+    )
     gen = torch.Generator().manual_seed(0)
     train = torch.rand(12, channels, 64, 64, generator=gen)
     for chunk in train.split(5):  # uneven batches exercise the streaming statistics
@@ -93,7 +98,7 @@ def test_patchcore_reweighted_score_equals_the_paper_formula():
         d = cdist(e, bank)
         worst = int(d.min(1).argmax())
         s_star, m_star = d[worst].min(), int(d[worst].argmin())
-        hood = np.argsort(cdist(bank[m_star:m_star + 1], bank)[0])[:5]
+        hood = np.argsort(cdist(bank[m_star : m_star + 1], bank)[0])[:5]
         expected.append((1 - np.exp(s_star) / np.exp(d[worst, hood]).sum()) * s_star)
     np.testing.assert_allclose(model.predict(test).score.numpy(), expected, rtol=1e-4)
 
@@ -137,8 +142,9 @@ def test_ledoit_wolf_and_gde_match_sklearn():
     mean, precision = gde_fit(torch.from_numpy(x))
     np.testing.assert_allclose(precision.numpy(), lw.precision_, rtol=1e-6, atol=1e-8)
     q = rng.normal(size=(7, 20))
-    np.testing.assert_allclose(gde_score(torch.from_numpy(q), mean, precision).numpy(),
-                               np.sqrt(lw.mahalanobis(q)), rtol=1e-8)
+    np.testing.assert_allclose(
+        gde_score(torch.from_numpy(q), mean, precision).numpy(), np.sqrt(lw.mahalanobis(q)), rtol=1e-8
+    )
 
 
 def test_cutpaste_gde_is_fitted_on_normalised_embeddings():

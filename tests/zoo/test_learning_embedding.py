@@ -23,7 +23,7 @@ def _crops(texture: np.ndarray, n: int, rng: np.random.Generator, x_lo: int, x_h
     for _ in range(n):
         y = rng.integers(0, texture.shape[0] - SIZE + 1)
         x = rng.integers(x_lo, x_hi - SIZE + 1)
-        out.append(texture[y:y + SIZE, x:x + SIZE])
+        out.append(texture[y : y + SIZE, x : x + SIZE])
     return np.stack(out)[:, None]
 
 
@@ -57,7 +57,7 @@ def _task(seed: int, n_train: int = 64, n_test: int = 24, radius: tuple[float, f
 
 def _fit(model, train: torch.Tensor, batch: int = 16) -> None:
     for i in range(0, len(train), batch):
-        model.fit_batch({"image": train[i:i + batch]})
+        model.fit_batch({"image": train[i : i + batch]})
     model.fit_end()
 
 
@@ -95,20 +95,27 @@ def _cutpaste_views(images: np.ndarray, rng: np.random.Generator):
         if labels[i] == 1:
             area = rng.uniform(0.02, 0.15) * h * w
             aspect = np.exp(rng.uniform(np.log(0.3), np.log(1 / 0.3)))
-            ph, pw = int(min(h - 1, round(np.sqrt(area / aspect)))), int(min(w - 1, round(np.sqrt(area * aspect))))
+            ph, pw = (
+                int(min(h - 1, round(np.sqrt(area / aspect)))),
+                int(min(w - 1, round(np.sqrt(area * aspect)))),
+            )
         else:
             pw, ph = int(rng.integers(2, 5)), int(rng.integers(6, 14))
         sy, sx, dy, dx = (int(rng.integers(0, n - p + 1)) for n, p in ((h, ph), (w, pw), (h, ph), (w, pw)))
-        patch = images[i, :, sy:sy + ph, sx:sx + pw] * rng.uniform(0.9, 1.1) + rng.uniform(-0.1, 0.1)
-        aug[i, :, dy:dy + ph, dx:dx + pw] = np.clip(patch, 0.0, 1.0)
-        mask[i, 0, dy:dy + ph, dx:dx + pw] = 1.0
+        patch = images[i, :, sy : sy + ph, sx : sx + pw] * rng.uniform(0.9, 1.1) + rng.uniform(-0.1, 0.1)
+        aug[i, :, dy : dy + ph, dx : dx + pw] = np.clip(patch, 0.0, 1.0)
+        mask[i, 0, dy : dy + ph, dx : dx + pw] = 1.0
     return aug, mask, labels
 
 
 def _cutpaste_batch(images: np.ndarray, rng: np.random.Generator) -> dict[str, torch.Tensor]:
     aug, mask, labels = _cutpaste_views(images, rng)
-    return {"image": torch.from_numpy(images), "aug_image": torch.from_numpy(aug),
-            "aug_mask": torch.from_numpy(mask), "aug_label": torch.from_numpy(labels)}
+    return {
+        "image": torch.from_numpy(images),
+        "aug_image": torch.from_numpy(aug),
+        "aug_mask": torch.from_numpy(mask),
+        "aug_label": torch.from_numpy(labels),
+    }
 
 
 @pytest.mark.slow

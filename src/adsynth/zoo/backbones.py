@@ -142,11 +142,17 @@ def create_backbone(
             )
         state = read_state_dict(path)
         source = f"cache:{path}"
-    body = timm.create_model(name, features_only=True, out_indices=tuple(out_indices), pretrained=False,
-                             in_chans=in_chans)
+    body = timm.create_model(
+        name, features_only=True, out_indices=tuple(out_indices), pretrained=False, in_chans=in_chans
+    )
     if state is not None:
-        _load_matching(body, state, source.split(":", 1)[1] if backbone_from is None
-                       else f"the backbone of checkpoint {backbone_from}")
+        _load_matching(
+            body,
+            state,
+            source.split(":", 1)[1]
+            if backbone_from is None
+            else f"the backbone of checkpoint {backbone_from}",
+        )
     return Backbone(body, in_chans=in_chans, weights_source=source)
 
 
@@ -155,7 +161,8 @@ def _hf_cache_dir() -> Path:
     if os.environ.get("HF_HUB_CACHE"):
         return Path(os.environ["HF_HUB_CACHE"])
     hf_home = os.environ.get("HF_HOME") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "huggingface")
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "huggingface"
+    )
     return Path(hf_home) / "hub"
 
 
@@ -175,10 +182,13 @@ def find_cached_weights(name: str) -> Path | None:
         return Path(cfg.file)
     if cfg.hf_hub_id:
         repo_id, _, revision = cfg.hf_hub_id.partition("@")
-        filenames = [cfg.hf_hub_filename] if cfg.hf_hub_filename else ["model.safetensors", "pytorch_model.bin"]
+        filenames = (
+            [cfg.hf_hub_filename] if cfg.hf_hub_filename else ["model.safetensors", "pytorch_model.bin"]
+        )
         for filename in filenames:
-            found = try_to_load_from_cache(repo_id, filename, cache_dir=_hf_cache_dir(),
-                                           revision=revision or None)
+            found = try_to_load_from_cache(
+                repo_id, filename, cache_dir=_hf_cache_dir(), revision=revision or None
+            )
             if isinstance(found, str) and Path(found).is_file():
                 return Path(found)
     if cfg.url:
@@ -196,7 +206,9 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """
     path = Path(path)
     if not path.is_file():
-        raise WeightsError(f"weights file {str(path)!r} does not exist. " + HOW_TO_SUPPLY.format(name="<model>"))
+        raise WeightsError(
+            f"weights file {str(path)!r} does not exist. " + HOW_TO_SUPPLY.format(name="<model>")
+        )
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -205,13 +217,17 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         else:
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except ImportError:
-        raise WeightsError(f"{str(path)!r} is a .safetensors file but the `safetensors` package is not "
-                           "installed; install it or convert the file with torch.save") from None
+        raise WeightsError(
+            f"{str(path)!r} is a .safetensors file but the `safetensors` package is not "
+            "installed; install it or convert the file with torch.save"
+        ) from None
     except Exception as exc:  # torch/safetensors raise many types for unreadable files
         raise WeightsError(f"cannot read weights file {str(path)!r}: {exc}") from None
     if isinstance(obj, Mapping) and {"model", "config", "state_dict"} <= set(obj):
-        raise WeightsError(f"{str(path)!r} is an adsynth checkpoint, not a weights file; "
-                           "pass it as `--backbone-from` to reuse its backbone")
+        raise WeightsError(
+            f"{str(path)!r} is an adsynth checkpoint, not a weights file; "
+            "pass it as `--backbone-from` to reuse its backbone"
+        )
     if isinstance(obj, Mapping) and isinstance(obj.get("state_dict"), Mapping):
         obj = obj["state_dict"]
     if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
@@ -241,10 +257,12 @@ def checkpoint_backbone_state(path: str | os.PathLike) -> dict[str, torch.Tensor
     """
     ckpt = _read_checkpoint(path)
     prefix = "backbone." + BODY_PREFIX
-    state = {k[len(prefix):]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
+    state = {k[len(prefix) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
     if not state:
-        raise WeightsError(f"checkpoint {str(path)!r} (model {ckpt.get('model')!r}) has no backbone weights "
-                           f"(no '{prefix}*' keys); train a CutPaste model first")
+        raise WeightsError(
+            f"checkpoint {str(path)!r} (model {ckpt.get('model')!r}) has no backbone weights "
+            f"(no '{prefix}*' keys); train a CutPaste model first"
+        )
     return state
 
 
@@ -255,14 +273,18 @@ def checkpoint_backbone_name(path: str | os.PathLike) -> str | None:
 
 
 def _load_matching(module: nn.Module, state: Mapping[str, torch.Tensor], source: str) -> None:
-    """Load every tensor ``module`` needs from ``state``; extra entries (classifier, deeper layers) are ignored.
+    """Load every tensor ``module`` needs from ``state``; extra entries (classifier, deeper layers) are
+    ignored.
 
     Raises WeightsError naming ``source`` and a few keys when tensors are missing or have other shapes.
     """
     own = module.state_dict()
     missing = [k for k in own if k not in state and not k.endswith("num_batches_tracked")]
-    wrong = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in own.items()
-             if k in state and state[k].shape != v.shape]
+    wrong = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}"
+        for k, v in own.items()
+        if k in state and state[k].shape != v.shape
+    ]
     if missing or wrong:
         parts = []
         if missing:
@@ -270,8 +292,9 @@ def _load_matching(module: nn.Module, state: Mapping[str, torch.Tensor], source:
         if wrong:
             parts.append(f"{len(wrong)} shape mismatches (e.g. {'; '.join(wrong[:3])})")
         have = ", ".join(list(state)[:3]) or "nothing"
-        raise WeightsError(f"weights from {source} do not fit the backbone: {' and '.join(parts)}; "
-                           f"the file has {have}, ...")
+        raise WeightsError(
+            f"weights from {source} do not fit the backbone: {' and '.join(parts)}; the file has {have}, ..."
+        )
     module.load_state_dict({k: state[k] for k in own if k in state}, strict=False)
 
 
@@ -293,8 +316,8 @@ def gaussian_blur2d(maps: torch.Tensor, sigma: float, truncate: float = 4.0) -> 
     h, w = maps.shape[-2:]
     # Reflect padding needs pad < size; tiny maps use a shorter kernel rather than failing.
     ry, rx = min(radius, h - 1), min(radius, w - 1)
-    ky = kernel[radius - ry: radius + ry + 1]
-    kx = kernel[radius - rx: radius + rx + 1]
+    ky = kernel[radius - ry : radius + ry + 1]
+    kx = kernel[radius - rx : radius + rx + 1]
     out = F.pad(out, (0, 0, ry, ry), mode="reflect") if ry else out
     out = F.conv2d(out, (ky / ky.sum()).view(1, 1, -1, 1))
     out = F.pad(out, (rx, rx, 0, 0), mode="reflect") if rx else out
@@ -302,8 +325,9 @@ def gaussian_blur2d(maps: torch.Tensor, sigma: float, truncate: float = 4.0) -> 
     return out.squeeze(1)
 
 
-def resize_lazy_buffers(module: nn.Module, state_dict: Mapping[str, torch.Tensor], prefix: str,
-                        names: Sequence[str]) -> None:
+def resize_lazy_buffers(
+    module: nn.Module, state_dict: Mapping[str, torch.Tensor], prefix: str, names: Sequence[str]
+) -> None:
     """Give ``module``'s buffers ``names`` the shapes they have in ``state_dict`` before it is loaded.
 
     Fitted statistics (memory banks, Gaussians) are sized by the data; a model freshly built from its config
@@ -321,5 +345,7 @@ def resolve_backbone_name(backbone: str | None, backbone_from: str | os.PathLike
     config, else ``default``. A conflict between the two raises ConfigError."""
     from_ckpt = checkpoint_backbone_name(backbone_from) if backbone_from is not None else None
     if backbone is not None and from_ckpt is not None and backbone != from_ckpt:
-        raise ConfigError(f"backbone {backbone!r} differs from the {from_ckpt!r} of checkpoint {backbone_from}")
+        raise ConfigError(
+            f"backbone {backbone!r} differs from the {from_ckpt!r} of checkpoint {backbone_from}"
+        )
     return backbone or from_ckpt or ("resnet18" if backbone_from is not None else default)

@@ -142,14 +142,24 @@ class CutPaste(AnomalyModel):
             raise ConfigError(f"expected `num_classes` to be 2 or 3, got {num_classes!r}")
         name = resolve_backbone_name(backbone, backbone_from, "resnet18")
         super().__init__(
-            image_size, channels, backbone=name, pretrained=bool(pretrained), weights=weights,
-            backbone_from=backbone_from, head_layers=int(head_layers), num_classes=int(num_classes),
-            patch_size=patch_size, patch_stride=patch_stride,
+            image_size,
+            channels,
+            backbone=name,
+            pretrained=bool(pretrained),
+            weights=weights,
+            backbone_from=backbone_from,
+            head_layers=int(head_layers),
+            num_classes=int(num_classes),
+            patch_size=patch_size,
+            patch_stride=patch_stride,
             patch_loss_weight=check_range(patch_loss_weight, 0.0, 1e3, "patch_loss_weight"),
-            freeze_steps=int(freeze_steps), sigma=check_range(sigma, 0.0, 1e3, "sigma"), seed=int(seed),
+            freeze_steps=int(freeze_steps),
+            sigma=check_range(sigma, 0.0, 1e3, "sigma"),
+            seed=int(seed),
         )
-        self.backbone = create_backbone(name, (4,), pretrained=pretrained, weights=weights,
-                                        backbone_from=backbone_from)
+        self.backbone = create_backbone(
+            name, (4,), pretrained=pretrained, weights=weights, backbone_from=backbone_from
+        )
         self.weights_source = weights_source or self.backbone.weights_source
         dim = self.backbone.feature_info.channels()[-1]
         layers: list[nn.Module] = []
@@ -170,8 +180,13 @@ class CutPaste(AnomalyModel):
 
     def config(self) -> dict[str, Any]:
         # The state_dict carries all weights: a model rebuilt from its config must not load them again.
-        return {**super().config(), "pretrained": False, "weights": None, "backbone_from": None,
-                "weights_source": self.weights_source}
+        return {
+            **super().config(),
+            "pretrained": False,
+            "weights": None,
+            "backbone_from": None,
+            "weights_source": self.weights_source,
+        }
 
     # ------------------------------------------------------------------ network
     def embed(self, images: torch.Tensor) -> torch.Tensor:
@@ -187,7 +202,9 @@ class CutPaste(AnomalyModel):
     def configure_optimizers(self, lr: float | None = None, epochs: int | None = None):
         """SGD (momentum 0.9, weight decay 3e-5) with cosine annealing over ``epochs`` scheduler steps."""
         opt = torch.optim.SGD(self.parameters(), lr=lr or self.default_lr, momentum=0.9, weight_decay=3e-5)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, int(epochs or self.default_epochs)))
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(
+            opt, T_max=max(1, int(epochs or self.default_epochs))
+        )
         return opt, sched
 
     def training_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -199,15 +216,19 @@ class CutPaste(AnomalyModel):
         self._steps += 1
         logits = self._classify(torch.cat([images, aug]), frozen)
         loss_image = F.cross_entropy(logits, target)
-        logs = {"loss_image": loss_image.detach(),
-                "accuracy": (logits.argmax(1) == target).float().mean().detach()}
+        logs = {
+            "loss_image": loss_image.detach(),
+            "accuracy": (logits.argmax(1) == target).float().mean().detach(),
+        }
         loss = loss_image
         w = self._hparams["patch_loss_weight"]
         if w > 0 and self._hparams["patch_size"] < images.shape[-1]:
             mask = batch.get("aug_mask")
             clean, defect, patch_labels = self._training_patches(images, aug, mask, labels)
-            loss_patch = F.cross_entropy(self._classify(torch.cat([clean, defect]), frozen),
-                                         torch.cat([torch.zeros_like(patch_labels), patch_labels]))
+            loss_patch = F.cross_entropy(
+                self._classify(torch.cat([clean, defect]), frozen),
+                torch.cat([torch.zeros_like(patch_labels), patch_labels]),
+            )
             logs["loss_patch"] = loss_patch.detach()
             loss = loss + w * loss_patch
         return {"loss": loss, **logs}
@@ -220,8 +241,9 @@ class CutPaste(AnomalyModel):
             emb = self.embed(images)
         return self.classifier(self.head(emb))
 
-    def _training_patches(self, images: torch.Tensor, aug: torch.Tensor, mask: torch.Tensor | None,
-                          labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _training_patches(
+        self, images: torch.Tensor, aug: torch.Tensor, mask: torch.Tensor | None, labels: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Random clean crops, and crops of the augmented images centred on a random pixel of the border of
         the pasted region (so that the discontinuity the classifier must see is inside the patch)."""
         p = self._hparams["patch_size"]
@@ -229,10 +251,11 @@ class CutPaste(AnomalyModel):
         gen = self._rng
         ys = torch.randint(0, h - p + 1, (b,), generator=gen)
         xs = torch.randint(0, w - p + 1, (b,), generator=gen)
-        clean = torch.stack([images[i, :, ys[i]:ys[i] + p, xs[i]:xs[i] + p] for i in range(b)])
+        clean = torch.stack([images[i, :, ys[i] : ys[i] + p, xs[i] : xs[i] + p] for i in range(b)])
         patch_labels = labels.clone()
-        centres = torch.stack([torch.randint(0, h, (b,), generator=gen),
-                               torch.randint(0, w, (b,), generator=gen)], 1)
+        centres = torch.stack(
+            [torch.randint(0, h, (b,), generator=gen), torch.randint(0, w, (b,), generator=gen)], 1
+        )
         if mask is not None:
             m = (mask.view(b, -1, h, w)[:, :1] > 0.5).float()
             border = (m - (-F.max_pool2d(-m, 3, stride=1, padding=1))).view(b, -1).cpu()
@@ -247,7 +270,7 @@ class CutPaste(AnomalyModel):
             patch_labels.zero_()
         y0 = (centres[:, 0] - p // 2).clamp(0, h - p)
         x0 = (centres[:, 1] - p // 2).clamp(0, w - p)
-        defect = torch.stack([aug[i, :, y0[i]:y0[i] + p, x0[i]:x0[i] + p] for i in range(b)])
+        defect = torch.stack([aug[i, :, y0[i] : y0[i] + p, x0[i] : x0[i] + p] for i in range(b)])
         return clean, defect, patch_labels
 
     # ------------------------------------------------------------------ fit (GDE)
@@ -273,24 +296,34 @@ class CutPaste(AnomalyModel):
         self.fitted.fill_(True)
         self._fit_image, self._fit_patch = [], []
 
-    def _embeddings(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, tuple[list[int], list[int]]]:
+    def _embeddings(
+        self, images: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, tuple[list[int], list[int]]]:
         """L2-normalised image embeddings (B×D), dense patch embeddings (B×gh×gw×D) and the patch offsets."""
         p, s = self._hparams["patch_size"], self._hparams["patch_stride"]
         b, c, h, w = images.shape
         image_emb = F.normalize(self.embed(images), dim=1)
         rows, cols = patch_starts(h, p, s), patch_starts(w, p, s)
-        r = (torch.tensor(rows, device=images.device).unsqueeze(1) + torch.arange(p, device=images.device)).view(-1)
-        q = (torch.tensor(cols, device=images.device).unsqueeze(1) + torch.arange(p, device=images.device)).view(-1)
+        r = (
+            torch.tensor(rows, device=images.device).unsqueeze(1) + torch.arange(p, device=images.device)
+        ).view(-1)
+        q = (
+            torch.tensor(cols, device=images.device).unsqueeze(1) + torch.arange(p, device=images.device)
+        ).view(-1)
         patches = images[:, :, r][..., q].view(b, c, len(rows), p, len(cols), p)
         patches = patches.permute(0, 2, 4, 1, 3, 5).reshape(-1, c, p, p)
-        patch_emb = torch.cat([F.normalize(self.embed(chunk), dim=1) for chunk in patches.split(_PATCH_CHUNK)])
+        patch_emb = torch.cat(
+            [F.normalize(self.embed(chunk), dim=1) for chunk in patches.split(_PATCH_CHUNK)]
+        )
         return image_emb, patch_emb.view(b, len(rows), len(cols), -1), (rows, cols)
 
     # ------------------------------------------------------------------ predict
     @torch.no_grad()
     def predict(self, images: torch.Tensor) -> Prediction:
         if not bool(self.fitted):
-            raise RuntimeError("cutpaste is not fitted: run the fitting pass (fit_batch/fit_end) or load a checkpoint")
+            raise RuntimeError(
+                "cutpaste is not fitted: run the fitting pass (fit_batch/fit_end) or load a checkpoint"
+            )
         self.check_images(images, self.channels)
         was_training = self.training
         self.eval()
@@ -298,7 +331,9 @@ class CutPaste(AnomalyModel):
         self.train(was_training)
         b, gh, gw, d = patch_emb.shape
         score = gde_score(image_emb, self.image_mean, self.image_precision)
-        patch_scores = gde_score(patch_emb.reshape(-1, d), self.patch_mean, self.patch_precision).view(b, gh, gw)
+        patch_scores = gde_score(patch_emb.reshape(-1, d), self.patch_mean, self.patch_precision).view(
+            b, gh, gw
+        )
         # Receptive-field upsampling: each pixel gets the mean score of the patches that contain it.
         p = self._hparams["patch_size"]
         cover_r = _coverage(images.shape[-2], rows, p, patch_scores)

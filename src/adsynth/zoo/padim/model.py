@@ -86,16 +86,29 @@ class PaDiM(AnomalyModel):
     ) -> None:
         name = resolve_backbone_name(backbone, backbone_from, "wide_resnet50_2.tv_in1k")
         layers = [check_positive_int(v, "layers[]") for v in layers]
-        backbone_module = create_backbone(name, layers, pretrained=pretrained, weights=weights,
-                                          backbone_from=backbone_from)
+        backbone_module = create_backbone(
+            name, layers, pretrained=pretrained, weights=weights, backbone_from=backbone_from
+        )
         total = sum(backbone_module.feature_info.channels())
-        d = default_feature_count(total) if n_features is None else check_positive_int(n_features, "n_features")
+        d = (
+            default_feature_count(total)
+            if n_features is None
+            else check_positive_int(n_features, "n_features")
+        )
         if d > total:
             raise ConfigError(f"expected `n_features` <= {total} (channels of layers {layers}), got {d}")
         super().__init__(
-            image_size, channels, backbone=name, layers=layers, pretrained=bool(pretrained), weights=weights,
-            backbone_from=backbone_from, n_features=d, eps=check_range(eps, 0.0, 1e6, "eps"),
-            sigma=check_range(sigma, 0.0, 1e3, "sigma"), seed=int(seed),
+            image_size,
+            channels,
+            backbone=name,
+            layers=layers,
+            pretrained=bool(pretrained),
+            weights=weights,
+            backbone_from=backbone_from,
+            n_features=d,
+            eps=check_range(eps, 0.0, 1e6, "eps"),
+            sigma=check_range(sigma, 0.0, 1e3, "sigma"),
+            seed=int(seed),
         )
         self.backbone = backbone_module
         self.backbone.requires_grad_(False)
@@ -116,8 +129,13 @@ class PaDiM(AnomalyModel):
 
     def config(self) -> dict[str, Any]:
         # The state_dict carries the backbone weights (see PatchCore.config).
-        return {**super().config(), "pretrained": False, "weights": None, "backbone_from": None,
-                "weights_source": self.weights_source}
+        return {
+            **super().config(),
+            "pretrained": False,
+            "weights": None,
+            "backbone_from": None,
+            "weights_source": self.weights_source,
+        }
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         resize_lazy_buffers(self, state_dict, prefix, ("mean", "inv_cov"))
@@ -132,8 +150,9 @@ class PaDiM(AnomalyModel):
         feats = self.backbone(images)
         size = feats[0].shape[-2:]
         # Nearest upsampling: each coarse cell is repeated over the finer cells it covers.
-        x = torch.cat([f if f.shape[-2:] == size else F.interpolate(f, size=size, mode="nearest")
-                       for f in feats], dim=1)
+        x = torch.cat(
+            [f if f.shape[-2:] == size else F.interpolate(f, size=size, mode="nearest") for f in feats], dim=1
+        )
         x = x.index_select(1, self.channel_idx.to(x.device))
         return x.permute(0, 2, 3, 1).contiguous()
 
@@ -150,8 +169,10 @@ class PaDiM(AnomalyModel):
             self._sum_outer = torch.zeros(h * w, d, d, dtype=x.dtype, device=x.device)
             self._grid = (h, w)
         elif (h, w) != self._grid:
-            raise ValueError(f"padim: all training images must have the same size (feature grid {self._grid}, "
-                             f"got {(h, w)})")
+            raise ValueError(
+                f"padim: all training images must have the same size (feature grid {self._grid}, "
+                f"got {(h, w)})"
+            )
         xc = x - self._shift.unsqueeze(1)
         self._sum += xc.sum(1, dtype=torch.float64)
         self._sum_outer.baddbmm_(xc.transpose(1, 2), xc)
@@ -168,10 +189,10 @@ class PaDiM(AnomalyModel):
         inv = self._sum_outer  # overwritten block by block: no second P×d×d tensor
         block = max(1, _INV_BLOCK_ELEMENTS // (d * d))
         for s in range(0, p, block):
-            mc = mean_c[s:s + block]
-            cov = (inv[s:s + block].double() - n * mc.unsqueeze(2) * mc.unsqueeze(1)) / max(n - 1, 1)
+            mc = mean_c[s : s + block]
+            cov = (inv[s : s + block].double() - n * mc.unsqueeze(2) * mc.unsqueeze(1)) / max(n - 1, 1)
             cov += self._hparams["eps"] * eye
-            inv[s:s + block] = torch.cholesky_inverse(torch.linalg.cholesky(cov)).to(inv.dtype)
+            inv[s : s + block] = torch.cholesky_inverse(torch.linalg.cholesky(cov)).to(inv.dtype)
         device = self.mean.device
         self.mean = (self._shift.double() + mean_c).float().view(h, w, d).to(device)
         self.inv_cov = inv.view(h, w, d, d).to(device)
@@ -185,11 +206,17 @@ class PaDiM(AnomalyModel):
         emb = self.embed(images)
         b, h, w, d = emb.shape
         if (h, w) != tuple(self.mean.shape[:2]):
-            raise ValueError(f"padim models each position: fitted on a {tuple(self.mean.shape[:2])} feature grid "
-                             f"(image_size {self.image_size}), got images of size {tuple(images.shape[-2:])}")
-        dist = mahalanobis(emb.view(b, h * w, d), self.mean.view(h * w, d).to(emb.device),
-                           self.inv_cov.view(h * w, d, d).to(emb.device))
-        amap = F.interpolate(dist.view(b, 1, h, w), size=images.shape[-2:], mode="bilinear",
-                             align_corners=False).squeeze(1)
+            raise ValueError(
+                f"padim models each position: fitted on a {tuple(self.mean.shape[:2])} feature grid "
+                f"(image_size {self.image_size}), got images of size {tuple(images.shape[-2:])}"
+            )
+        dist = mahalanobis(
+            emb.view(b, h * w, d),
+            self.mean.view(h * w, d).to(emb.device),
+            self.inv_cov.view(h * w, d, d).to(emb.device),
+        )
+        amap = F.interpolate(
+            dist.view(b, 1, h, w), size=images.shape[-2:], mode="bilinear", align_corners=False
+        ).squeeze(1)
         amap = gaussian_blur2d(amap, self._hparams["sigma"])
         return Prediction(anomaly_map=amap.float(), score=amap.flatten(1).amax(1).float())

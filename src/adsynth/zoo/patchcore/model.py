@@ -24,8 +24,9 @@ from adsynth.zoo.base import AnomalyModel, Prediction, register_model
 _BLOCK_ELEMENTS = 1 << 25
 
 
-def greedy_coreset(features: torch.Tensor, k: int, projection_dim: int | None = 128,
-                   generator: torch.Generator | None = None) -> torch.Tensor:
+def greedy_coreset(
+    features: torch.Tensor, k: int, projection_dim: int | None = 128, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Indices of ``k`` rows of ``features`` chosen by greedy k-center selection (minimax facility location).
 
     As in PatchCore, distances are computed after a Johnson-Lindenstrauss random projection to
@@ -43,7 +44,8 @@ def greedy_coreset(features: torch.Tensor, k: int, projection_dim: int | None = 
 
     Example:
         >>> pts = torch.tensor([[0.0], [0.1], [5.0], [10.0]])
-        >>> sorted(greedy_coreset(pts, 3, projection_dim=None, generator=torch.Generator().manual_seed(0)).tolist())
+        >>> idx = greedy_coreset(pts, 3, projection_dim=None, generator=torch.Generator().manual_seed(0))
+        >>> sorted(idx.tolist())
         [0, 2, 3]
     """
     n, d = features.shape
@@ -64,7 +66,9 @@ def greedy_coreset(features: torch.Tensor, k: int, projection_dim: int | None = 
     return selected
 
 
-def nearest_distances(queries: torch.Tensor, memory: torch.Tensor, k: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+def nearest_distances(
+    queries: torch.Tensor, memory: torch.Tensor, k: int = 1
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Euclidean distances and indices of the ``k`` nearest ``memory`` rows for each query row.
 
     Computed as ‖q‖² + ‖m‖² − 2 q·m in blocks of queries (matrix products, no per-patch loop).
@@ -140,17 +144,26 @@ class PatchCore(AnomalyModel):
         if score not in ("max", "reweight"):
             raise ConfigError(f"expected `score` to be 'max' or 'reweight', got {score!r}")
         super().__init__(
-            image_size, channels, backbone=name, layers=layers, pretrained=bool(pretrained), weights=weights,
-            backbone_from=backbone_from, embed_dim=check_positive_int(embed_dim, "embed_dim"),
+            image_size,
+            channels,
+            backbone=name,
+            layers=layers,
+            pretrained=bool(pretrained),
+            weights=weights,
+            backbone_from=backbone_from,
+            embed_dim=check_positive_int(embed_dim, "embed_dim"),
             patch_size=check_positive_int(patch_size, "patch_size"),
             coreset_ratio=check_range(coreset_ratio, 1e-6, 1.0, "coreset_ratio"),
             projection_dim=check_positive_int(projection_dim, "projection_dim"),
-            num_neighbors=check_positive_int(num_neighbors, "num_neighbors"), score=score,
+            num_neighbors=check_positive_int(num_neighbors, "num_neighbors"),
+            score=score,
             reweight_neighbors=check_positive_int(reweight_neighbors, "reweight_neighbors"),
-            sigma=check_range(sigma, 0.0, 1e3, "sigma"), seed=int(seed),
+            sigma=check_range(sigma, 0.0, 1e3, "sigma"),
+            seed=int(seed),
         )
-        self.backbone = create_backbone(name, layers, pretrained=pretrained, weights=weights,
-                                        backbone_from=backbone_from)
+        self.backbone = create_backbone(
+            name, layers, pretrained=pretrained, weights=weights, backbone_from=backbone_from
+        )
         self.backbone.requires_grad_(False)
         self.weights_source = weights_source or self.backbone.weights_source
         self.register_buffer("memory_bank", torch.empty(0, embed_dim))
@@ -159,8 +172,13 @@ class PatchCore(AnomalyModel):
     def config(self) -> dict[str, Any]:
         # The state_dict carries the backbone weights, so a model rebuilt from its config must not look for
         # them again (the cache or file may be absent where the checkpoint is used); keep their provenance.
-        return {**super().config(), "pretrained": False, "weights": None, "backbone_from": None,
-                "weights_source": self.weights_source}
+        return {
+            **super().config(),
+            "pretrained": False,
+            "weights": None,
+            "backbone_from": None,
+            "weights_source": self.weights_source,
+        }
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         resize_lazy_buffers(self, state_dict, prefix, ("memory_bank",))
@@ -178,8 +196,9 @@ class PatchCore(AnomalyModel):
         dim = hp["embed_dim"]
         parts = []
         for f in feats:
-            f = F.avg_pool2d(f, hp["patch_size"], stride=1, padding=hp["patch_size"] // 2,
-                             count_include_pad=False)
+            f = F.avg_pool2d(
+                f, hp["patch_size"], stride=1, padding=hp["patch_size"] // 2, count_include_pad=False
+            )
             if f.shape[-2:] != size:
                 f = F.interpolate(f, size=size, mode="bilinear", align_corners=False)
             b, c, h, w = f.shape
@@ -221,10 +240,14 @@ class PatchCore(AnomalyModel):
         patch = dist.mean(1).view(b, h * w)
         score, arg = patch.max(1)
         if self._hparams["score"] == "reweight":
-            score = score * self._reweight(queries.view(b, h * w, d)[torch.arange(b), arg],
-                                           idx.view(b, h * w, k)[torch.arange(b), arg, 0], memory)
-        amap = F.interpolate(patch.view(b, 1, h, w), size=images.shape[-2:], mode="bilinear",
-                             align_corners=False).squeeze(1)
+            score = score * self._reweight(
+                queries.view(b, h * w, d)[torch.arange(b), arg],
+                idx.view(b, h * w, k)[torch.arange(b), arg, 0],
+                memory,
+            )
+        amap = F.interpolate(
+            patch.view(b, 1, h, w), size=images.shape[-2:], mode="bilinear", align_corners=False
+        ).squeeze(1)
         amap = gaussian_blur2d(amap, self._hparams["sigma"])
         return Prediction(anomaly_map=amap.float(), score=score.float())
 
