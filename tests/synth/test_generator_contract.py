@@ -1,0 +1,234 @@
+"""The generator contract, checked on every registered generator (STYLE pattern 11).
+
+New generators are picked up automatically from the registry. Generator modules that do not exist yet
+(another engineer's work in progress) are skipped at import; any other import error fails the suite.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+
+import albumentations as A
+import cv2
+import numpy as np
+import pytest
+import skimage.data
+
+from adsynth.errors import ConfigError
+from adsynth.synth import GENERATOR_MODULES, GENERATORS, ImagePool, SynthContext
+
+SIZE = 96
+
+
+def _import_generator_modules() -> list[str]:
+    """Import every module in GENERATOR_MODULES; return the names of those that do not exist yet."""
+    missing = []
+    for mod in GENERATOR_MODULES:
+        name = f"adsynth.synth.{mod}"
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name != name:  # the module exists but one of its imports is missing: a real error
+                raise
+            missing.append(mod)
+    return missing
+
+
+MISSING = _import_generator_modules()
+NAMES = GENERATORS.list()
+
+
+def _rgb(img: np.ndarray, size: int = SIZE) -> np.ndarray:
+    img = img if img.ndim == 3 else np.repeat(img[:, :, None], 3, axis=2)
+    return cv2.resize(img[:, :, :3], (size, size), interpolation=cv2.INTER_AREA)
+
+
+@pytest.fixture(scope="module")
+def photos() -> list[np.ndarray]:
+    return [_rgb(skimage.data.astronaut()), _rgb(skimage.data.coffee()), _rgb(skimage.data.chelsea())]
+
+
+def _variants(photos: list[np.ndarray]) -> dict[str, np.ndarray]:
+    rgb = photos[0]
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    return {"rgb": rgb, "gray2d": gray, "gray3d": gray[:, :, None]}
+
+
+def _context(cls, photos: list[np.ndarray], image: np.ndarray) -> SynthContext | None:
+    if not cls.needs_pool:
+        return None
+    pool = [image] + [
+        p if image.ndim == 3 and image.shape[2] == 3 else _gray_like(p, image) for p in photos[1:]
+    ]
+    return SynthContext(pool=ImagePool(pool), index=0)
+
+
+def _gray_like(p: np.ndarray, image: np.ndarray) -> np.ndarray:
+    g = cv2.cvtColor(p, cv2.COLOR_RGB2GRAY)
+    return g if image.ndim == 2 else g[:, :, None]
+
+
+def _run(name: str, image: np.ndarray, photos: list[np.ndarray], seed: int, **kwargs):
+    cls = GENERATORS.get(name)
+    gen = cls(**kwargs)
+    return gen, gen.synthesize(image, rng=seed, context=_context(cls, photos, image))
+
+
+def _as3(x: np.ndarray) -> np.ndarray:
+    return x if x.ndim == 3 else x[:, :, None]
+
+
+def test_every_module_is_present_or_reported():
+    # Listing, not skipping: a typo in GENERATOR_MODULES would otherwise hide a whole family.
+    assert set(MISSING) <= set(GENERATOR_MODULES)
+    assert NAMES, "no generator registered"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_metadata(name):
+    cls = GENERATORS.get(name)
+    assert cls.name == name
+    assert cls.family and cls.paper and cls.description
+    json.dumps(cls().config())
+
+
+@pytest.mark.parametrize("kind", ["rgb", "gray2d", "gray3d"])
+@pytest.mark.parametrize("name", NAMES)
+def test_shape_dtype_and_mask(name, kind, photos):
+    image = _variants(photos)[kind]
+    before = image.copy()
+    gen, res = _run(name, image, photos, seed=3)
+    assert np.array_equal(image, before), "the input image was modified in place"
+    assert res.image.shape == image.shape and res.image.dtype == np.uint8
+    assert res.mask.shape == image.shape[:2] and res.mask.dtype == np.uint8
+    assert set(np.unique(res.mask).tolist()) <= {0, 1}
+    assert isinstance(res.label, int) and res.label >= 1
+    changed = (_as3(res.image) != _as3(image)).any(axis=2)
+    if gen.label_only:
+        assert not res.mask.any()
+        assert changed.any()
+        return
+    assert res.mask.any(), "a defective sample needs a non-empty mask"
+    if gen.mask_is_changed_pixels:
+        assert np.array_equal(res.mask.astype(bool), changed), "mask != changed pixels"
+    else:
+        assert not (changed & ~res.mask.astype(bool)).any(), "a pixel changed outside the mask"
+
+
+# Known bug in another module, reported rather than hidden: at 64 px, seed 20, cv2.seamlessClone raises
+# "(-215) !fixedSize() in function 'release'" inside poisson_paste.
+_KNOWN_FAILURES = {
+    "poisson": pytest.mark.xfail(
+        raises=cv2.error, strict=False, reason="seamlessClone error at 64 px, seed 20"
+    )
+}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=_KNOWN_FAILURES.get(n, ())) for n in NAMES])
+def test_nonempty_over_many_seeds(name, photos):
+    """Redraws are the generator's job: no seed may give an empty defect (64 px, many draws)."""
+    image = cv2.resize(photos[0], (64, 64), interpolation=cv2.INTER_AREA)
+    cls = GENERATORS.get(name)
+    gen = cls()
+    ctx = _context(cls, [cv2.resize(p, (64, 64)) for p in photos], image)
+    for seed in range(25):
+        res = gen.synthesize(image, rng=seed, context=ctx)
+        changed = (res.image != image).any(axis=2)
+        if gen.label_only:
+            assert changed.any()
+        else:
+            assert res.mask.any(), f"empty mask for seed {seed}"
+        if gen.mask_is_changed_pixels and not gen.label_only:
+            assert np.array_equal(res.mask.astype(bool), changed), f"mask != changed pixels for seed {seed}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_same_seed_same_bytes(name, photos):
+    image = photos[0]
+    _, a = _run(name, image, photos, seed=11)
+    _, b = _run(name, image, photos, seed=11)
+    assert a.image.tobytes() == b.image.tobytes()
+    assert a.mask.tobytes() == b.mask.tobytes()
+    assert json.dumps(a.params, sort_keys=True) == json.dumps(b.params, sort_keys=True)
+    assert a.label == b.label and a.sources == b.sources
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_different_seeds_different_defects(name, photos):
+    image = photos[0]
+    outs = {_run(name, image, photos, seed=s)[1].image.tobytes() for s in range(6)}
+    assert len(outs) >= 2
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_params_json_serialisable_and_plain(name, photos):
+    _, res = _run(name, photos[0], photos, seed=5)
+    text = json.dumps(res.params)  # raises on numpy scalars/arrays
+    assert json.loads(text) == res.params
+    json.dumps(res.sources)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_config_round_trip(name):
+    cls = GENERATORS.get(name)
+    cfg = cls().config()
+    json.dumps(cfg)
+    assert cls(**cfg).config() == cfg
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_invalid_parameter_raises_config_error(name):
+    cls = GENERATORS.get(name)
+    params = [
+        p
+        for p in inspect.signature(cls.__init__).parameters.values()
+        if p.name not in ("self", "p", "sources") and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    if not params:
+        pytest.skip(f"{name} has no parameters")
+    rejected = []
+    for p in params:
+        try:
+            cls(**{p.name: "@@not-a-valid-value@@"})
+        except ConfigError as e:
+            assert p.name in str(e), f"the message should name `{p.name}`: {e}"
+            rejected.append(p.name)
+    assert rejected, f"{name}: no parameter rejects a nonsense value"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_albumentations_compose(name, photos):
+    cls = GENERATORS.get(name)
+    kwargs = {"sources": photos[1:]} if cls.needs_pool else {}
+    image = photos[0]
+    existing = np.zeros(image.shape[:2], np.uint8)
+    existing[:8, :8] = 1
+
+    def run(seed):
+        pipe = A.Compose([cls(**kwargs)], seed=seed)
+        return pipe(image=image, mask=existing.copy())
+
+    a, b = run(7), run(7)
+    assert a["image"].shape == image.shape and a["image"].dtype == np.uint8
+    assert a["mask"].shape == existing.shape
+    assert np.array_equal(a["image"], b["image"]) and np.array_equal(a["mask"], b["mask"])
+    out_mask = a["mask"].astype(bool)
+    assert out_mask[:8, :8].all(), "the existing mask must be kept (ORed)"
+    changed = (a["image"] != image).any(axis=2)
+    if not cls.label_only:
+        assert out_mask.sum() > existing.sum(), "the new defect must be ORed into the mask"
+        assert not (changed & ~out_mask).any(), "a pixel changed outside the mask"
+    assert len({run(s)["image"].tobytes() for s in range(4)}) >= 2
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_existing_mask_is_ored(name, photos):
+    image = photos[0]
+    cls = GENERATORS.get(name)
+    existing = np.zeros(image.shape[:2], np.uint8)
+    existing[-5:, -5:] = 1
+    plain = cls().synthesize(image, rng=2, context=_context(cls, photos, image))
+    merged = cls().synthesize(image, rng=2, mask=existing, context=_context(cls, photos, image))
+    assert np.array_equal(merged.mask, np.maximum(plain.mask, existing))
