@@ -82,8 +82,8 @@ def _fitted(name: str, channels: int = 3, **hparams):
 def test_patchcore_scores_equal_a_numpy_reference():
     model, train, test = _fitted("patchcore", coreset_ratio=0.25)
     n_patches = len(train) * 8 * 8  # layer2 of a 64 px image is 8×8
-    assert model.memory_bank.shape == (int(np.ceil(0.25 * n_patches)), 1024)
-    emb = model.embed(test).numpy().reshape(len(test), -1, 1024).astype(np.float64)
+    assert model.memory_bank.shape == (int(np.ceil(0.25 * n_patches)), 384)
+    emb = model.embed(test).numpy().reshape(len(test), -1, 384).astype(np.float64)
     bank = model.memory_bank.numpy().astype(np.float64)
     expected = np.stack([cdist(e, bank).min(1).max() for e in emb])
     np.testing.assert_allclose(model.predict(test).score.numpy(), expected, rtol=1e-4)
@@ -91,7 +91,7 @@ def test_patchcore_scores_equal_a_numpy_reference():
 
 def test_patchcore_reweighted_score_equals_the_paper_formula():
     model, _, test = _fitted("patchcore", coreset_ratio=0.25, score="reweight", reweight_neighbors=5)
-    emb = model.embed(test).numpy().reshape(len(test), -1, 1024).astype(np.float64)
+    emb = model.embed(test).numpy().reshape(len(test), -1, 384).astype(np.float64)
     bank = model.memory_bank.numpy().astype(np.float64)
     expected = []
     for e in emb:

@@ -58,11 +58,13 @@ def greedy_coreset(
     start = int(torch.randint(n, (1,), generator=generator))
     selected = torch.empty(k, dtype=torch.long, device=x.device)
     selected[0] = start
-    min_dist = torch.linalg.vector_norm(x - x[start], dim=1)
+    # Squared distances via ‖x‖² + ‖c‖² − 2 x·c: one matrix-vector product per step, no N×D temporary.
+    sq = (x * x).sum(1)
+    min_dist = sq - 2.0 * (x @ x[start]) + sq[start]
     for i in range(1, k):
         idx = torch.argmax(min_dist)
         selected[i] = idx
-        min_dist = torch.minimum(min_dist, torch.linalg.vector_norm(x - x[idx], dim=1))
+        torch.minimum(min_dist, sq - 2.0 * (x @ x[idx]) + sq[idx], out=min_dist)
     return selected
 
 
@@ -100,7 +102,8 @@ class PatchCore(AnomalyModel):
         pretrained: load the backbone's ImageNet weights from the local cache.
         weights: a state_dict file for the backbone (instead of the cache).
         backbone_from: a zoo checkpoint (e.g. CutPaste) whose backbone is used instead.
-        embed_dim: dimension of a patch feature (the paper's 1024).
+        embed_dim: dimension of a patch feature (None: the paper's 1024, or the layers' total channels
+            when fewer, e.g. 384 for ResNet-18).
         patch_size: neighbourhood of the local average (3).
         coreset_ratio: fraction of patches kept in memory (0.1; the paper also reports 0.01 and 0.25).
         projection_dim: random-projection dimension for coreset selection (128).
@@ -128,7 +131,7 @@ class PatchCore(AnomalyModel):
         pretrained: bool = True,
         weights: str | None = None,
         backbone_from: str | None = None,
-        embed_dim: int = 1024,
+        embed_dim: int | None = None,
         patch_size: int = 3,
         coreset_ratio: float = 0.1,
         projection_dim: int = 128,
@@ -143,6 +146,12 @@ class PatchCore(AnomalyModel):
         layers = [check_positive_int(v, "layers[]") for v in layers]
         if score not in ("max", "reweight"):
             raise ConfigError(f"expected `score` to be 'max' or 'reweight', got {score!r}")
+        backbone_module = create_backbone(
+            name, layers, pretrained=pretrained, weights=weights, backbone_from=backbone_from
+        )
+        if embed_dim is None:
+            # The paper's 1024 for WRN-50 (512 + 1024 channels); never more than the layers provide.
+            embed_dim = min(1024, sum(backbone_module.feature_info.channels()))
         super().__init__(
             image_size,
             channels,
@@ -161,9 +170,7 @@ class PatchCore(AnomalyModel):
             sigma=check_range(sigma, 0.0, 1e3, "sigma"),
             seed=int(seed),
         )
-        self.backbone = create_backbone(
-            name, layers, pretrained=pretrained, weights=weights, backbone_from=backbone_from
-        )
+        self.backbone = backbone_module
         self.backbone.requires_grad_(False)
         self.weights_source = weights_source or self.backbone.weights_source
         self.register_buffer("memory_bank", torch.empty(0, embed_dim))
