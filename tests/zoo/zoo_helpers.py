@@ -14,8 +14,11 @@ def texture_crops(n: int, size: int = 64, seed: int = 0, name: str = "brick") ->
     return [img for _, img in sample_images(name, n=n, size=size, seed=seed)]
 
 
-def paint_blob(image: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """A filled ellipse of shifted, noisy intensity (a simple stain/hole defect) and its 0/1 mask."""
+def paint_blob(image: np.ndarray, rng: np.random.Generator, contrast: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A filled ellipse of noisy intensity (a simple stain/hole defect) and its 0/1 mask.
+
+    Without ``contrast`` the ellipse is dark (30) or bright (225); with it, the image's mean shifted by
+    ±``contrast`` grey levels (a subtler defect)."""
     import cv2
 
     h, w = image.shape[:2]
@@ -23,7 +26,10 @@ def paint_blob(image: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray,
     center = (int(rng.integers(w // 6, w - w // 6)), int(rng.integers(h // 6, h - h // 6)))
     axes = (int(rng.integers(max(2, w // 14), max(3, w // 7))), int(rng.integers(max(2, h // 14), max(3, h // 7))))
     cv2.ellipse(mask, center, axes, float(rng.uniform(0, 180)), 0, 360, 1, -1)
-    level = float(rng.choice([30.0, 225.0]))
+    if contrast is None:
+        level = float(rng.choice([30.0, 225.0]))
+    else:
+        level = float(np.clip(image.mean() + rng.choice([-1.0, 1.0]) * contrast, 0, 255))
     noisy = np.clip(level + rng.normal(0, 12, image.shape), 0, 255)
     out = np.where(mask[:, :, None] > 0, noisy, image).astype(np.uint8)
     return out, mask
@@ -44,14 +50,19 @@ def write_dataset(path, train: list[np.ndarray], test_normal: list[np.ndarray] =
     return str(path)
 
 
-def blob_dataset(path, n_train: int = 12, n_test: int = 4, size: int = 64, channels: int = 1, seed: int = 0) -> str:
-    """Brick crops for training; test = other crops, half of them with a painted blob."""
+def blob_dataset(path, n_train: int = 12, n_test: int = 4, size: int = 64, channels: int = 1, seed: int = 0,
+                 defect=None) -> str:
+    """Brick crops for training; test = other crops, half of them with a defect.
+
+    ``defect(image, rng) -> (image, mask)``; default a painted blob.
+    """
     imgs = texture_crops(n_train + 2 * n_test, size, seed)
     if channels == 3:
         imgs = [np.repeat(im, 3, axis=2) for im in imgs]
     rng = np.random.default_rng(seed + 1)
     test = imgs[n_train:]
-    anomalous = [paint_blob(im, rng) for im in test[n_test:]]
+    defect = defect or paint_blob
+    anomalous = [defect(im, rng) for im in test[n_test:]]
     return write_dataset(path, imgs[:n_train], test[:n_test], anomalous)
 
 
