@@ -117,16 +117,7 @@ def test_shape_dtype_and_mask(name, kind, photos):
         assert not (changed & ~res.mask.astype(bool)).any(), "a pixel changed outside the mask"
 
 
-# Known bug in another module, reported rather than hidden: at 64 px, seed 20, cv2.seamlessClone raises
-# "(-215) !fixedSize() in function 'release'" inside poisson_paste.
-_KNOWN_FAILURES = {
-    "poisson": pytest.mark.xfail(
-        raises=cv2.error, strict=False, reason="seamlessClone error at 64 px, seed 20"
-    )
-}
-
-
-@pytest.mark.parametrize("name", [pytest.param(n, marks=_KNOWN_FAILURES.get(n, ())) for n in NAMES])
+@pytest.mark.parametrize("name", NAMES)
 def test_nonempty_over_many_seeds(name, photos):
     """Redraws are the generator's job: no seed may give an empty defect (64 px, many draws)."""
     image = cv2.resize(photos[0], (64, 64), interpolation=cv2.INTER_AREA)

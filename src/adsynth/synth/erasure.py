@@ -83,4 +83,9 @@ class Erasure(Generator):
             mask = Fn.changed_mask(out, image)
             if mask.any():
                 break
-        return SynthResult(out, mask, 1, {"shapes": drawn, "attempts": attempt})
+        forced = not mask.any()
+        if forced:  # featureless input (e.g. erasing black with black): make the defect visible
+            Fn.force_change(out, image, region)
+            mask = Fn.changed_mask(out, image)
+        return SynthResult(out, mask, 1, {"shapes": drawn, "attempts": attempt,
+                                          "forced_change": forced})

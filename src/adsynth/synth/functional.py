@@ -143,3 +143,13 @@ def rotate_with_alpha(patch: np.ndarray, angle: float) -> tuple[np.ndarray, np.n
     if rot.ndim == 2:
         rot = rot[:, :, None]
     return rot, support > 127
+
+
+def force_change(out: np.ndarray, image: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """Invert ``image`` inside ``region`` (in place on ``out``) so a defect that changed nothing exists.
+
+    ``255 - v != v`` for every integer grey level, so every region pixel changes.
+    """
+    inside = region.astype(bool)
+    out[inside] = 255 - image[inside]
+    return out

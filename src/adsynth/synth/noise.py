@@ -61,6 +61,8 @@ class Noise(Generator):
         self.sigma = check_interval(sigma, 0.1, 255, "sigma")
         self.amplitude = check_interval(amplitude, 1, 255, "amplitude")
         self.amount = check_interval(amount, 1e-3, 1.0, "amount")
+        if not isinstance(per_channel, (bool, np.bool_)):
+            raise ConfigError(f"expected `per_channel` to be true or false, got {per_channel!r}")
         self.per_channel = bool(per_channel)
 
     def config(self) -> dict[str, Any]:
@@ -102,7 +104,12 @@ class Noise(Generator):
             mask = Fn.changed_mask(out, image)
             if mask.any():
                 break
-        return SynthResult(out, mask, 1, {"regions": regions, "attempts": attempt})
+        forced = not mask.any()
+        if forced:  # featureless input (e.g. erasing black with black): make the defect visible
+            Fn.force_change(out, image, region)
+            mask = Fn.changed_mask(out, image)
+        return SynthResult(out, mask, 1, {"regions": regions, "attempts": attempt,
+                                          "forced_change": forced})
 
 
 def _choices(values: Any, valid: tuple[str, ...], name: str) -> tuple[str, ...]:

@@ -50,7 +50,8 @@ def poisson_paste(
     inner = clone_mask[1:-1, 1:-1]
     mask[y0 + 1 : y0 + h - 1, x0 + 1 : x0 + w - 1] = inner.astype(np.uint8) * 255
     ys, xs = np.nonzero(inner)
-    if ys.size == 0:
+    if ys.size == 0 or ys.max() - ys.min() < 2 or xs.max() - xs.min() < 2:
+        # OpenCV's solver asserts on regions thinner than 3 px; such a sliver is no patch: skip it.
         return dest.copy()
     # OpenCV puts the mask's bounding box at centre − size // 2; centring on that box is exact.
     by0, by1 = y0 + 1 + int(ys.min()), y0 + 1 + int(ys.max()) + 1
