@@ -33,11 +33,14 @@ def _sync(device: torch.device) -> None:
 
 def _batch(model, n: int, size: int, device: torch.device, channels_last: bool) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(0)
-    b = {"image": torch.rand(n, model.channels, size, size, generator=g), "label": torch.zeros(n, dtype=torch.long),
-         "index": torch.arange(n)}
+    b = {
+        "image": torch.rand(n, model.channels, size, size, generator=g),
+        "label": torch.zeros(n, dtype=torch.long),
+        "index": torch.arange(n),
+    }
     if model.uses_synthetic:
         mask = torch.zeros(n, 1, size, size)
-        mask[:, :, size // 4: size // 2, size // 4: size // 2] = 1
+        mask[:, :, size // 4 : size // 2, size // 4 : size // 2] = 1
         b["aug_image"] = b["image"] * (1 - mask) + mask * torch.rand(n, model.channels, 1, 1, generator=g)
         b["aug_mask"] = mask
         b["aug_label"] = torch.ones(n, dtype=torch.long)
@@ -67,8 +70,13 @@ def bench_model(name: str, size: int, batch: int, steps: int, device: torch.devi
         model.to(memory_format=torch.channels_last)
     amp = _amp_dtype(device, True)
     b = _batch(model, batch, size, device, channels_last)
-    row = {"model": name, "device": device.type, "batch": batch,
-           "params_m": sum(p.numel() for p in model.parameters()) / 1e6, "fit_mode": model.fit_mode}
+    row = {
+        "model": name,
+        "device": device.type,
+        "batch": batch,
+        "params_m": sum(p.numel() for p in model.parameters()) / 1e6,
+        "fit_mode": model.fit_mode,
+    }
 
     if model.fit_mode in ("gradient", "both"):
         model.train()
@@ -108,8 +116,12 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--batch-size", type=int, default=None, help="default 2 on CPU, 16 on CUDA")
     ap.add_argument("--steps", type=int, default=None, help="timed steps (default 2 on CPU, 20 on CUDA)")
-    ap.add_argument("--device", choices=["auto", "cpu", "cuda", "both"], default="both",
-                    help="both = CPU, then CUDA when available")
+    ap.add_argument(
+        "--device",
+        choices=["auto", "cpu", "cuda", "both"],
+        default="both",
+        help="both = CPU, then CUDA when available",
+    )
     args = ap.parse_args()
     load_models()
     names = args.models or MODELS.list()
@@ -119,10 +131,15 @@ def main() -> None:
         devices = ["cuda" if torch.cuda.is_available() else "cpu"]
     else:
         devices = [args.device]
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads"
-          + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""))
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads"
+        + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "")
+    )
     print()
-    print("| model | fit mode | params (M) | device | batch | train img/s | infer ms/img (batch 1) | infer img/s |")
+    print(
+        "| model | fit mode | params (M) | device | batch | train img/s | infer ms/img (batch 1) "
+        "| infer img/s |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for dev_name in devices:
         device = torch.device(dev_name)
@@ -135,8 +152,11 @@ def main() -> None:
             except Exception as e:  # one model failing must not hide the others' numbers
                 print(f"| {name} | | | {dev_name} | {batch} | error: {type(e).__name__}: {str(e)[:80]} | | |")
                 continue
-            print(f"| {r['model']} | {r['fit_mode']} | {r['params_m']:.1f} | {r['device']} | {r['batch']} "
-                  f"| {r['train_img_s']:.2f} | {r['latency_ms']:.1f} | {r['infer_img_s']:.2f} |", flush=True)
+            print(
+                f"| {r['model']} | {r['fit_mode']} | {r['params_m']:.1f} | {r['device']} | {r['batch']} "
+                f"| {r['train_img_s']:.2f} | {r['latency_ms']:.1f} | {r['infer_img_s']:.2f} |",
+                flush=True,
+            )
             if cuda:
                 torch.cuda.empty_cache()
 

@@ -26,8 +26,14 @@ def tiny(tmp_path):
             if label:
                 img[8:16, 8:16] = 255
                 mask[8:16, 8:16] = 1
-            w.append(img, mask, label=label, defect_type="spot" if label else "good", split=split,
-                     name=f"{split}/{i:03d}.png")
+            w.append(
+                img,
+                mask,
+                label=label,
+                defect_type="spot" if label else "good",
+                split=split,
+                name=f"{split}/{i:03d}.png",
+            )
     return path
 
 
@@ -50,8 +56,29 @@ def test_models_table_and_json():
 def test_train_predict_resume(tiny, tmp_path):
     runner = CliRunner()
     out = tmp_path / "run"
-    args = ["train", "--model", "ae", "--data", str(tiny), "--out", str(out), "--epochs", "1", "--batch-size", "4",
-            "--image-size", "32", "--device", "cpu", "--workers", "0", "--set", "latent_dim=8", "--set", "loss=l2+ssim"]
+    args = [
+        "train",
+        "--model",
+        "ae",
+        "--data",
+        str(tiny),
+        "--out",
+        str(out),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "4",
+        "--image-size",
+        "32",
+        "--device",
+        "cpu",
+        "--workers",
+        "0",
+        "--set",
+        "latent_dim=8",
+        "--set",
+        "loss=l2+ssim",
+    ]
     r = runner.invoke(cli, args)
     assert r.exit_code == 0, r.output
     assert "trained for 1 epochs" in r.output and "model.pt" in r.output
@@ -64,20 +91,50 @@ def test_train_predict_resume(tiny, tmp_path):
     r = runner.invoke(cli, args)
     assert r.exit_code == 2 and "--overwrite" in r.output and r.output.count("\n") == 1
     assert runner.invoke(cli, [*args, "--overwrite"]).exit_code == 0
-    r = runner.invoke(cli, ["train", "--out", str(out), "--resume", "--epochs", "2", "--device", "cpu",
-                            "--workers", "0"])
+    r = runner.invoke(
+        cli, ["train", "--out", str(out), "--resume", "--epochs", "2", "--device", "cpu", "--workers", "0"]
+    )
     assert r.exit_code == 0, r.output
     assert "trained for 2 epochs" in r.output
 
     maps = tmp_path / "maps.h5"
-    r = runner.invoke(cli, ["predict", "--checkpoint", str(out / "model.pt"), "--data", str(tiny), "--out", str(maps),
-                            "--device", "cpu", "--batch-size", "2"])
+    r = runner.invoke(
+        cli,
+        [
+            "predict",
+            "--checkpoint",
+            str(out / "model.pt"),
+            "--data",
+            str(tiny),
+            "--out",
+            str(maps),
+            "--device",
+            "cpu",
+            "--batch-size",
+            "2",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "3 maps" in r.output
     with h5py.File(maps, "r") as f:
         assert f["maps"].shape == (3, 32, 32) and f.attrs["format"] == "adsynth-maps"
-    r = runner.invoke(cli, ["predict", "--checkpoint", str(out / "model.pt"), "--data", str(tiny), "--out", str(maps),
-                            "--split", "all", "--overwrite", "--device", "cpu"])
+    r = runner.invoke(
+        cli,
+        [
+            "predict",
+            "--checkpoint",
+            str(out / "model.pt"),
+            "--data",
+            str(tiny),
+            "--out",
+            str(maps),
+            "--split",
+            "all",
+            "--overwrite",
+            "--device",
+            "cpu",
+        ],
+    )
     assert r.exit_code == 0 and "8 maps" in r.output
 
 
@@ -85,16 +142,58 @@ def test_user_errors_are_one_line(tiny, tmp_path):
     runner = CliRunner()
     cases = [
         (["train", "--model", "nope", "--data", str(tiny), "--out", str(tmp_path / "a")], 2, "unknown model"),
-        (["train", "--model", "ae", "--data", str(tiny), "--out", str(tmp_path / "b"), "--set", "nope=1",
-          "--device", "cpu"], 2, "no hyper-parameter 'nope'"),
-        (["train", "--model", "ae", "--data", str(tiny), "--out", str(tmp_path / "c"), "--set", "novalue"], 2,
-         "KEY=VALUE"),
+        (
+            [
+                "train",
+                "--model",
+                "ae",
+                "--data",
+                str(tiny),
+                "--out",
+                str(tmp_path / "b"),
+                "--set",
+                "nope=1",
+                "--device",
+                "cpu",
+            ],
+            2,
+            "no hyper-parameter 'nope'",
+        ),
+        (
+            ["train", "--model", "ae", "--data", str(tiny), "--out", str(tmp_path / "c"), "--set", "novalue"],
+            2,
+            "KEY=VALUE",
+        ),
         (["train", "--model", "ae", "--out", str(tmp_path / "d")], 2, "--data"),
         (["train", "--out", str(tmp_path / "e"), "--resume"], 2, "cannot resume"),
-        (["train", "--model", "ae", "--data", str(tmp_path / "missing.h5"), "--out", str(tmp_path / "f"),
-          "--device", "cpu"], 1, "missing.h5"),
-        (["predict", "--checkpoint", str(tmp_path / "none.pt"), "--data", str(tiny), "--out", str(tmp_path / "m.h5")],
-         1, "none.pt"),
+        (
+            [
+                "train",
+                "--model",
+                "ae",
+                "--data",
+                str(tmp_path / "missing.h5"),
+                "--out",
+                str(tmp_path / "f"),
+                "--device",
+                "cpu",
+            ],
+            1,
+            "missing.h5",
+        ),
+        (
+            [
+                "predict",
+                "--checkpoint",
+                str(tmp_path / "none.pt"),
+                "--data",
+                str(tiny),
+                "--out",
+                str(tmp_path / "m.h5"),
+            ],
+            1,
+            "none.pt",
+        ),
     ]
     for args, code, text in cases:
         r = runner.invoke(cli, args)

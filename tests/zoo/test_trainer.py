@@ -32,8 +32,20 @@ def data(tmp_path_factory):
 
 
 def cfg(model: str, data, out, **kw) -> TrainConfig:
-    base = dict(model=model, data=data, out=str(out), epochs=3, batch_size=4, lr=1e-3, workers=0, seed=0,
-                device="cpu", progress=False, log_every=2, **TINY[model])
+    base = dict(
+        model=model,
+        data=data,
+        out=str(out),
+        epochs=3,
+        batch_size=4,
+        lr=1e-3,
+        workers=0,
+        seed=0,
+        device="cpu",
+        progress=False,
+        log_every=2,
+        **TINY[model],
+    )
     if model == "draem":
         base["recipe"] = StandInRecipe()
     base.update(kw)
@@ -69,8 +81,16 @@ def test_resume_equals_uninterrupted(model, data, tmp_path):
     with pytest.raises(Interrupt):
         train(cfg(model, data, tmp_path / "part"), on_epoch_end=stop_after_two)
     assert read_checkpoint(tmp_path / "part" / MODEL_FILE)["epoch"] == 2
-    resumed = train(cfg(model, data, tmp_path / "part", resume=True, epochs=None,
-                        **({"recipe": StandInRecipe()} if model == "draem" else {"recipe": None})))
+    resumed = train(
+        cfg(
+            model,
+            data,
+            tmp_path / "part",
+            resume=True,
+            epochs=None,
+            **({"recipe": StandInRecipe()} if model == "draem" else {"recipe": None}),
+        )
+    )
     assert resumed.epochs == 3 and resumed.steps == 9
     assert_same_weights(tmp_path / "full" / MODEL_FILE, tmp_path / "part" / MODEL_FILE)
     assert_same_weights(tmp_path / "full" / LAST_FILE, tmp_path / "part" / LAST_FILE)
@@ -106,7 +126,12 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(data, tmp_path, monkeypat
     with pytest.raises(TrainingError) as exc:
         train(cfg("ae", data, tmp_path / "run", log_every=1))
     msg = str(exc.value)
-    assert "\n" not in msg and "non-finite loss (nan)" in msg and "epoch 2" in msg and "model.pt (epoch 1)" in msg
+    assert (
+        "\n" not in msg
+        and "non-finite loss (nan)" in msg
+        and "epoch 2" in msg
+        and "model.pt (epoch 1)" in msg
+    )
     ckpt = read_checkpoint(tmp_path / "run" / MODEL_FILE)
     assert ckpt["epoch"] == 1
     assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values())
@@ -154,9 +179,19 @@ def test_fit_mode_model(data, tmp_path):
 
     if "padim" not in MODELS:
         pytest.skip("padim is not in this checkout")
-    r = train(TrainConfig(model="padim", data=data, out=str(tmp_path / "run"), image_size=32, batch_size=8,
-                          workers=0, device="cpu", progress=False,
-                          hparams={"backbone": "resnet18", "pretrained": False, "layers": [1, 2]}))
+    r = train(
+        TrainConfig(
+            model="padim",
+            data=data,
+            out=str(tmp_path / "run"),
+            image_size=32,
+            batch_size=8,
+            workers=0,
+            device="cpu",
+            progress=False,
+            hparams={"backbone": "resnet18", "pretrained": False, "layers": [1, 2]},
+        )
+    )
     assert r.epochs == 0
     ckpt = read_checkpoint(r.checkpoint)
     assert ckpt["fitted"] and ckpt["train_config"]["epochs"] == 0
@@ -205,11 +240,38 @@ def test_resolve_device():
 def test_ddp_gloo_two_processes(data, tmp_path):
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "adsynth", "train", "--model", "ae", "--data", str(data), "--out", str(out), "--epochs", "2",
-           "--batch-size", "2", "--image-size", "32", "--workers", "0", "--device", "cpu", "--set", "latent_dim=8"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env,
-                          cwd=Path(__file__).resolve().parents[2])
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "adsynth",
+        "train",
+        "--model",
+        "ae",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--epochs",
+        "2",
+        "--batch-size",
+        "2",
+        "--image-size",
+        "32",
+        "--workers",
+        "0",
+        "--device",
+        "cpu",
+        "--set",
+        "latent_dim=8",
+    ]
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=120, env=env, cwd=Path(__file__).resolve().parents[2]
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     # Rank 0 alone reports and writes: one summary line, one metrics row per log interval.
     assert proc.stdout.count("trained for 2 epochs") == 1

@@ -14,7 +14,9 @@ def texture_crops(n: int, size: int = 64, seed: int = 0, name: str = "brick") ->
     return [img for _, img in sample_images(name, n=n, size=size, seed=seed)]
 
 
-def paint_blob(image: np.ndarray, rng: np.random.Generator, contrast: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+def paint_blob(
+    image: np.ndarray, rng: np.random.Generator, contrast: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """A filled ellipse of noisy intensity (a simple stain/hole defect) and its 0/1 mask.
 
     Without ``contrast`` the ellipse is dark (30) or bright (225); with it, the image's mean shifted by
@@ -24,7 +26,10 @@ def paint_blob(image: np.ndarray, rng: np.random.Generator, contrast: float | No
     h, w = image.shape[:2]
     mask = np.zeros((h, w), np.uint8)
     center = (int(rng.integers(w // 6, w - w // 6)), int(rng.integers(h // 6, h - h // 6)))
-    axes = (int(rng.integers(max(2, w // 14), max(3, w // 7))), int(rng.integers(max(2, h // 14), max(3, h // 7))))
+    axes = (
+        int(rng.integers(max(2, w // 14), max(3, w // 7))),
+        int(rng.integers(max(2, h // 14), max(3, h // 7))),
+    )
     cv2.ellipse(mask, center, axes, float(rng.uniform(0, 180)), 0, 360, 1, -1)
     if contrast is None:
         level = float(rng.choice([30.0, 225.0]))
@@ -35,7 +40,9 @@ def paint_blob(image: np.ndarray, rng: np.random.Generator, contrast: float | No
     return out, mask
 
 
-def write_dataset(path, train: list[np.ndarray], test_normal: list[np.ndarray] = (), test_anomalous=()) -> str:
+def write_dataset(
+    path, train: list[np.ndarray], test_normal: list[np.ndarray] = (), test_anomalous=()
+) -> str:
     """An adsynth dataset: ``train`` normal images, then test normals and (image, mask) anomalies."""
     from adsynth.data import DatasetWriter
 
@@ -50,8 +57,9 @@ def write_dataset(path, train: list[np.ndarray], test_normal: list[np.ndarray] =
     return str(path)
 
 
-def blob_dataset(path, n_train: int = 12, n_test: int = 4, size: int = 64, channels: int = 1, seed: int = 0,
-                 defect=None) -> str:
+def blob_dataset(
+    path, n_train: int = 12, n_test: int = 4, size: int = 64, channels: int = 1, seed: int = 0, defect=None
+) -> str:
     """Brick crops for training; test = other crops, half of them with a defect.
 
     ``defect(image, rng) -> (image, mask)``; default a painted blob.
@@ -80,7 +88,9 @@ class StandInRecipe:
         self.normal_fraction = normal_fraction
         self.generator = generator
 
-    def apply(self, image: np.ndarray, rng: np.random.Generator, context: SynthContext | None = None) -> SynthResult:
+    def apply(
+        self, image: np.ndarray, rng: np.random.Generator, context: SynthContext | None = None
+    ) -> SynthResult:
         if rng.random() < self.normal_fraction:
             return SynthResult(image.copy(), np.zeros(image.shape[:2], np.uint8), 0, {"generator": None})
         if self.generator is not None:
@@ -102,4 +112,6 @@ def draem_recipe():
         from adsynth.synth.texture import PerlinTextureGenerator
     except ImportError:
         return StandInRecipe(), f"blob stand-in ({reason})"
-    return StandInRecipe(generator=PerlinTextureGenerator(builtin="procedural")), f"texture stand-in ({reason})"
+    return StandInRecipe(
+        generator=PerlinTextureGenerator(builtin="procedural")
+    ), f"texture stand-in ({reason})"

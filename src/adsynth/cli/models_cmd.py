@@ -14,8 +14,15 @@ def models(as_json):
 
     load_models()
     rows = [
-        {"name": name, "family": cls.family, "fit_mode": cls.fit_mode, "needs_pretrained": cls.needs_pretrained,
-         "uses_synthetic": cls.uses_synthetic, "default_recipe": cls.default_recipe, "paper": cls.paper}
+        {
+            "name": name,
+            "family": cls.family,
+            "fit_mode": cls.fit_mode,
+            "needs_pretrained": cls.needs_pretrained,
+            "uses_synthetic": cls.uses_synthetic,
+            "default_recipe": cls.default_recipe,
+            "paper": cls.paper,
+        }
         for name, cls in MODELS.items()
     ]
     if as_json:
@@ -27,5 +34,7 @@ def models(as_json):
     click.echo("|---|---|---|---|---|---|")
     for r in rows:
         synth = (r["default_recipe"] or "yes") if r["uses_synthetic"] else "no"
-        click.echo(f"| {r['name']} | {r['family']} | {r['fit_mode']} | {'yes' if r['needs_pretrained'] else 'no'} "
-                   f"| {synth} | {r['paper']} |")
+        click.echo(
+            f"| {r['name']} | {r['family']} | {r['fit_mode']} | {'yes' if r['needs_pretrained'] else 'no'} "
+            f"| {synth} | {r['paper']} |"
+        )

@@ -8,7 +8,7 @@ from adsynth.cli.common import overwrite_option
 
 
 def parse_sets(sets: tuple[str, ...]) -> dict:
-    """``("key=value", ...)`` → hyper-parameters, values read as YAML scalars/lists (``3``, ``0.5``, ``[1, 2]``)."""
+    """``("key=value", ...)`` → hyper-parameters; values are read as YAML (``3``, ``0.5``, ``[1, 2]``)."""
     import yaml
 
     out = {}
@@ -25,34 +25,96 @@ def parse_sets(sets: tuple[str, ...]) -> dict:
 
 
 @click.command("train")
-@click.option("--model", default=None, help="Model name (see `adsynth models`). Taken from the run with --resume.")
-@click.option("--data", type=click.Path(dir_okay=False), default=None,
-              help="Training dataset (.h5); its normal images of --split are used.")
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder (model.pt, last.pt, metrics.csv).")
+@click.option(
+    "--model", default=None, help="Model name (see `adsynth models`). Taken from the run with --resume."
+)
+@click.option(
+    "--data",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Training dataset (.h5); its normal images of --split are used.",
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Run folder (model.pt, last.pt, metrics.csv).",
+)
 @click.option("--epochs", type=click.IntRange(1), default=None, help="Epochs. Default: the model's.")
-@click.option("--batch-size", type=click.IntRange(1), default=None, help="Batch size (per process). Default: the model's.")
-@click.option("--lr", type=click.FloatRange(0, min_open=True), default=None, help="Learning rate. Default: the model's.")
-@click.option("--image-size", type=click.IntRange(8), default=None, help="Model resolution. Default: the model's.")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1),
+    default=None,
+    help="Batch size (per process). Default: the model's.",
+)
+@click.option(
+    "--lr", type=click.FloatRange(0, min_open=True), default=None, help="Learning rate. Default: the model's."
+)
+@click.option(
+    "--image-size", type=click.IntRange(8), default=None, help="Model resolution. Default: the model's."
+)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:i.")
-@click.option("--workers", type=click.IntRange(0, 256), default=2, show_default=True, help="DataLoader workers.")
+@click.option(
+    "--workers", type=click.IntRange(0, 256), default=2, show_default=True, help="DataLoader workers."
+)
 @click.option("--seed", type=int, default=None, help="Random seed (default 0).")
-@click.option("--recipe", default=None,
-              help="Synth recipe (name or YAML) for online anomalies. Default: the model's, if it needs one.")
-@click.option("--textures", type=click.Path(file_okay=False), default=None,
-              help="Folder of texture images for texture-based recipes (e.g. DTD).")
-@click.option("--split", type=click.Choice(["train", "val", "test"]), default=None, help="Split to train on (default train).")
+@click.option(
+    "--recipe",
+    default=None,
+    help="Synth recipe (name or YAML) for online anomalies. Default: the model's, if it needs one.",
+)
+@click.option(
+    "--textures",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder of texture images for texture-based recipes (e.g. DTD).",
+)
+@click.option(
+    "--split",
+    type=click.Choice(["train", "val", "test"]),
+    default=None,
+    help="Split to train on (default train).",
+)
 @click.option("--backbone", default=None, help="Backbone name (timm) for models that use one.")
-@click.option("--weights", type=click.Path(dir_okay=False), default=None, help="Backbone weights file (state_dict).")
+@click.option(
+    "--weights", type=click.Path(dir_okay=False), default=None, help="Backbone weights file (state_dict)."
+)
 @click.option("--no-pretrained", is_flag=True, help="Random backbone initialisation (no ImageNet weights).")
-@click.option("--backbone-from", type=click.Path(dir_okay=False), default=None,
-              help="Take the backbone from a trained zoo checkpoint (e.g. a CutPaste run).")
+@click.option(
+    "--backbone-from",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Take the backbone from a trained zoo checkpoint (e.g. a CutPaste run).",
+)
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Model hyper-parameter (repeatable).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last.pt.")
 @overwrite_option
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the training step.")
 @click.option("--no-amp", is_flag=True, help="Full precision on CUDA (mixed precision is the default there).")
-def train(model, data, out, epochs, batch_size, lr, image_size, device, workers, seed, recipe, textures, split,
-          backbone, weights, no_pretrained, backbone_from, sets, resume, overwrite, compile_, no_amp):
+def train(
+    model,
+    data,
+    out,
+    epochs,
+    batch_size,
+    lr,
+    image_size,
+    device,
+    workers,
+    seed,
+    recipe,
+    textures,
+    split,
+    backbone,
+    weights,
+    no_pretrained,
+    backbone_from,
+    sets,
+    resume,
+    overwrite,
+    compile_,
+    no_amp,
+):
     """Train a model; writes <out>/model.pt every epoch.
 
     \b
@@ -77,18 +139,38 @@ def train(model, data, out, epochs, batch_size, lr, image_size, device, workers,
     from adsynth.zoo.trainer import TrainConfig
     from adsynth.zoo.trainer import train as run_training
 
-    cfg = TrainConfig(model=model, data=data, out=out, epochs=epochs, batch_size=batch_size, lr=lr,
-                      image_size=image_size, device=device, workers=workers, seed=seed, recipe=recipe,
-                      textures=textures, hparams=hparams, split=split, resume=resume, overwrite=overwrite,
-                      compile=compile_, amp=not no_amp)
+    cfg = TrainConfig(
+        model=model,
+        data=data,
+        out=out,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        image_size=image_size,
+        device=device,
+        workers=workers,
+        seed=seed,
+        recipe=recipe,
+        textures=textures,
+        hparams=hparams,
+        split=split,
+        resume=resume,
+        overwrite=overwrite,
+        compile=compile_,
+        amp=not no_amp,
+    )
     try:
         r = run_training(cfg)
     except KeyboardInterrupt:
         raise click.ClickException(
-            f"interrupted: the last finished epoch is saved in {out}; continue with --resume") from None
+            f"interrupted: the last finished epoch is saved in {out}; continue with --resume"
+        ) from None
     if int(os.environ.get("RANK", "0")) != 0:
         return
     losses = ", ".join(f"{k} {v:.4g}" for k, v in r.metrics.items())
-    click.echo(f"trained for {r.epochs} epochs ({r.steps} steps) in {r.seconds:.1f} s"
-               + (f", {r.images_per_s:.1f} img/s" if r.images_per_s else "") + (f"; {losses}" if losses else ""))
+    click.echo(
+        f"trained for {r.epochs} epochs ({r.steps} steps) in {r.seconds:.1f} s"
+        + (f", {r.images_per_s:.1f} img/s" if r.images_per_s else "")
+        + (f"; {losses}" if losses else "")
+    )
     click.echo(f"wrote {r.checkpoint}")

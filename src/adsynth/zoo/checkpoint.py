@@ -147,8 +147,10 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         raise FormatError(f"{p}: not an adsynth checkpoint")
     version = int(ckpt.get("format_version", -1))
     if version > CHECKPOINT_VERSION or version < 1:
-        raise FormatError(f"{p}: checkpoint format version {version} is not supported "
-                          f"(this adsynth reads version {CHECKPOINT_VERSION})")
+        raise FormatError(
+            f"{p}: checkpoint format version {version} is not supported "
+            f"(this adsynth reads version {CHECKPOINT_VERSION})"
+        )
     return ckpt
 
 
@@ -160,8 +162,9 @@ def model_from_checkpoint(ckpt: dict[str, Any], source: str = "checkpoint"):
     try:
         model.load_state_dict(ckpt["state_dict"])
     except RuntimeError as e:
-        raise FormatError(f"{source}: weights do not match model {ckpt['model']!r} "
-                          f"({str(e).splitlines()[0]})") from None
+        raise FormatError(
+            f"{source}: weights do not match model {ckpt['model']!r} ({str(e).splitlines()[0]})"
+        ) from None
     return model.eval()
 
 

@@ -34,7 +34,9 @@ def _ssim_per_channel(
     x: torch.Tensor, y: torch.Tensor, window: int, sigma: float, data_range: float
 ) -> torch.Tensor:
     if x.shape != y.shape or x.ndim != 4:
-        raise ValueError(f"expected two B×C×H×W tensors of the same shape, got {tuple(x.shape)}, {tuple(y.shape)}")
+        raise ValueError(
+            f"expected two B×C×H×W tensors of the same shape, got {tuple(x.shape)}, {tuple(y.shape)}"
+        )
     # SSIM's variance terms cancel badly in half precision: always compute it in float32.
     x, y = x.float(), y.float()
     c = x.shape[1]
@@ -75,7 +77,9 @@ def ssim_loss(
     return 1.0 - ssim(x, y, window, sigma, data_range)
 
 
-def focal_loss(probs: torch.Tensor, target: torch.Tensor, gamma: float = 2.0, smooth: float = 1e-5) -> torch.Tensor:
+def focal_loss(
+    probs: torch.Tensor, target: torch.Tensor, gamma: float = 2.0, smooth: float = 1e-5
+) -> torch.Tensor:
     """Focal loss (Lin et al. 2017) on class *probabilities*, as DRAEM applies it after a softmax.
 
     Args:

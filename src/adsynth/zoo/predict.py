@@ -96,8 +96,13 @@ def predict_dataset(
     h, w, c = dataset.reader.shape
     if c != model.channels and not (c == 1 and model.channels == 3):
         raise ConfigError(f"model {type(model).name!r} takes {model.channels}-channel images, {data} has {c}")
-    loader = torch.utils.data.DataLoader(dataset, batch_size=int(batch_size), shuffle=False,
-                                         num_workers=int(workers), pin_memory=dev.type == "cuda")
+    loader = torch.utils.data.DataLoader(
+        dataset,
+        batch_size=int(batch_size),
+        shuffle=False,
+        num_workers=int(workers),
+        pin_memory=dev.type == "cuda",
+    )
     n = len(dataset)
     attrs = {
         "model": type(model).name,
@@ -132,12 +137,17 @@ def predict_dataset(
                     pred = model.predict(x)
                     amap = pred.anomaly_map.float()
                     if amap.shape[-2:] != (h, w):
-                        amap = F.interpolate(amap[:, None], size=(h, w), mode="bilinear", align_corners=False)[:, 0]
+                        amap = F.interpolate(
+                            amap[:, None], size=(h, w), mode="bilinear", align_corners=False
+                        )[:, 0]
                     b = amap.shape[0]
-                    for ds, arr in ((maps, amap.cpu().numpy()), (scores, pred.score.float().cpu().numpy()),
-                                    (index, batch["index"].numpy())):
+                    for ds, arr in (
+                        (maps, amap.cpu().numpy()),
+                        (scores, pred.score.float().cpu().numpy()),
+                        (index, batch["index"].numpy()),
+                    ):
                         ds.resize(done + b, axis=0)
-                        ds[done:done + b] = arr
+                        ds[done : done + b] = arr
                     done += b
                     if progress is not None:
                         progress(done)

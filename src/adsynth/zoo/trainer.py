@@ -59,7 +59,17 @@ CONFIG_FILE = "config.json"
 TENSORBOARD_DIR = "tensorboard"
 
 # Options that a resumed run takes from its checkpoint; giving another value is an error.
-_FIXED_ON_RESUME = ("model", "batch_size", "lr", "image_size", "seed", "recipe", "textures", "split", "hparams")
+_FIXED_ON_RESUME = (
+    "model",
+    "batch_size",
+    "lr",
+    "image_size",
+    "seed",
+    "recipe",
+    "textures",
+    "split",
+    "hparams",
+)
 
 
 @dataclass
@@ -282,8 +292,13 @@ class _RunLog:
     def log(self, epoch: int, step: int, terms: dict[str, float], images_per_s: float, lr: float) -> None:
         if not self.enabled:
             return
-        row = {"epoch": epoch, "step": step, **{k: f"{v:.6g}" for k, v in terms.items()},
-               "images_per_s": f"{images_per_s:.2f}", "lr": f"{lr:.6g}"}
+        row = {
+            "epoch": epoch,
+            "step": step,
+            **{k: f"{v:.6g}" for k, v in terms.items()},
+            "images_per_s": f"{images_per_s:.2f}",
+            "lr": f"{lr:.6g}",
+        }
         if self.fields is None:
             self.fields = list(row)
         self._write_rows([row], "a")
@@ -301,8 +316,14 @@ class _RunLog:
 def _progress(total: int, desc: str, enabled: bool):
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, unit="batch", dynamic_ncols=True, leave=False,
-                disable=None if enabled else True)
+    return tqdm(
+        total=total,
+        desc=desc,
+        unit="batch",
+        dynamic_ncols=True,
+        leave=False,
+        disable=None if enabled else True,
+    )
 
 
 def _prepare_out(cfg: TrainConfig, main: bool) -> Path:
@@ -313,7 +334,9 @@ def _prepare_out(cfg: TrainConfig, main: bool) -> Path:
             raise ConfigError(f"cannot resume: {last_file} not found")
         return out
     if model_file.exists() and not cfg.overwrite:
-        raise OutputExistsError(f"{model_file} exists (pass --overwrite to replace the run, --resume to continue it)")
+        raise OutputExistsError(
+            f"{model_file} exists (pass --overwrite to replace the run, --resume to continue it)"
+        )
     if main:
         out.mkdir(parents=True, exist_ok=True)
         for p in (model_file, last_file, out / METRICS_FILE):
@@ -336,13 +359,24 @@ def _merge_resume(cfg: TrainConfig, saved: dict[str, Any]) -> TrainConfig:
             raise ConfigError(f"cannot resume with {k}={given!r}: the run used {k}={was!r}")
     names = {f.name for f in dataclasses.fields(TrainConfig)}
     merged = {k: v for k, v in saved.items() if k in names}
-    merged.update(device=cfg.device, workers=cfg.workers, compile=cfg.compile, amp=cfg.amp,
-                  log_every=cfg.log_every, progress=cfg.progress, resume=True, overwrite=False, out=cfg.out)
+    merged.update(
+        device=cfg.device,
+        workers=cfg.workers,
+        compile=cfg.compile,
+        amp=cfg.amp,
+        log_every=cfg.log_every,
+        progress=cfg.progress,
+        resume=True,
+        overwrite=False,
+        out=cfg.out,
+    )
     if cfg.data is not None:
         merged["data"] = cfg.data
     if cfg.epochs is not None:
         if cfg.epochs < int(saved["epochs"]):
-            raise ConfigError(f"cannot resume with fewer epochs ({cfg.epochs}) than the run had ({saved['epochs']})")
+            raise ConfigError(
+                f"cannot resume with fewer epochs ({cfg.epochs}) than the run had ({saved['epochs']})"
+            )
         merged["epochs"] = cfg.epochs
     if cfg.recipe is not None and not isinstance(cfg.recipe, (str, os.PathLike)):
         merged["recipe"] = cfg.recipe  # a Python recipe object cannot be saved: it is passed again
@@ -350,7 +384,9 @@ def _merge_resume(cfg: TrainConfig, saved: dict[str, Any]) -> TrainConfig:
 
 
 # ---------------------------------------------------------------------------------------- the loop
-def train(config: TrainConfig, on_epoch_end: Callable[[int, dict[str, float]], None] | None = None) -> TrainResult:
+def train(
+    config: TrainConfig, on_epoch_end: Callable[[int, dict[str, float]], None] | None = None
+) -> TrainResult:
     """Train (or fit) a zoo model and write its run folder.
 
     Args:
@@ -402,11 +438,23 @@ def _train(cfg: TrainConfig, device: torch.device, d: _Dist, on_epoch_end, t0: f
     lr = float(cfg.lr or cls.default_lr)
     image_size = int(cfg.image_size or _default_image_size(cfg.model))
     if (grad and epochs < 1) or batch_size < 1 or not lr > 0:
-        raise ConfigError(f"expected epochs >= 1, batch_size >= 1 and lr > 0, got {epochs}, {batch_size}, {lr}")
+        raise ConfigError(
+            f"expected epochs >= 1, batch_size >= 1 and lr > 0, got {epochs}, {batch_size}, {lr}"
+        )
     seed = int(cfg.seed or 0)
-    cfg = dataclasses.replace(cfg, epochs=epochs, batch_size=batch_size, lr=lr, image_size=image_size, seed=seed,
-                              split=cfg.split or "train", hparams=dict(cfg.hparams or {}))
-    recipe_spec = cfg.recipe if cfg.recipe is not None else (cls.default_recipe if cls.uses_synthetic else None)
+    cfg = dataclasses.replace(
+        cfg,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        image_size=image_size,
+        seed=seed,
+        split=cfg.split or "train",
+        hparams=dict(cfg.hparams or {}),
+    )
+    recipe_spec = (
+        cfg.recipe if cfg.recipe is not None else (cls.default_recipe if cls.uses_synthetic else None)
+    )
     if cls.uses_synthetic and recipe_spec is None:
         raise ConfigError(f"model {cfg.model!r} trains on synthetic anomalies: give a recipe (--recipe)")
     cfg = dataclasses.replace(cfg, recipe=recipe_spec)
@@ -419,9 +467,14 @@ def _train(cfg: TrainConfig, device: torch.device, d: _Dist, on_epoch_end, t0: f
         model.load_state_dict(resume_ckpt["state_dict"])
     record = cfg.record()
     if d.main:
-        (out / CONFIG_FILE).write_text(json.dumps(
-            {"train_config": record, "model": cfg.model, "model_config": model.config()},
-            indent=2, default=str) + "\n")
+        (out / CONFIG_FILE).write_text(
+            json.dumps(
+                {"train_config": record, "model": cfg.model, "model_config": model.config()},
+                indent=2,
+                default=str,
+            )
+            + "\n"
+        )
 
     channels_last = device.type == "cuda"
     model.to(device)
@@ -434,8 +487,21 @@ def _train(cfg: TrainConfig, device: torch.device, d: _Dist, on_epoch_end, t0: f
     fitted = bool(resume_ckpt.get("fitted")) if resume_ckpt is not None else False
     if grad:
         dataset.recipe = _load_recipe(recipe_spec, cfg.textures)
-        _gradient_phase(cfg, model, dataset, device, d, amp_dtype, channels_last, out, fields, state,
-                        resume_ckpt, fitted, on_epoch_end)
+        _gradient_phase(
+            cfg,
+            model,
+            dataset,
+            device,
+            d,
+            amp_dtype,
+            channels_last,
+            out,
+            fields,
+            state,
+            resume_ckpt,
+            fitted,
+            on_epoch_end,
+        )
     elif resume_ckpt is not None:
         state.update(epoch=int(resume_ckpt["epoch"]), step=int(resume_ckpt["step"]))
     if fit and d.main and not fitted:
@@ -443,31 +509,68 @@ def _train(cfg: TrainConfig, device: torch.device, d: _Dist, on_epoch_end, t0: f
         _fit_phase(cfg, model, dataset, device, channels_last, out, fields, state)
     elif fit and fitted:
         state["metrics"] = dict(resume_ckpt.get("metrics", {}))
-    return TrainResult(out=out, checkpoint=out / MODEL_FILE, epochs=state["epoch"], steps=state["step"],
-                       metrics=state["metrics"], images_per_s=state["ips"], seconds=time.perf_counter() - t0)
+    return TrainResult(
+        out=out,
+        checkpoint=out / MODEL_FILE,
+        epochs=state["epoch"],
+        steps=state["step"],
+        metrics=state["metrics"],
+        images_per_s=state["ips"],
+        seconds=time.perf_counter() - t0,
+    )
 
 
-def _save(out: Path, model: nn.Module, fields: dict[str, Any], state: dict[str, Any], fitted: bool,
-          training_state: dict[str, Any] | None) -> None:
-    meta = {**fields, "epoch": state["epoch"], "step": state["step"], "fitted": fitted,
-            "metrics": dict(state["metrics"])}
+def _save(
+    out: Path,
+    model: nn.Module,
+    fields: dict[str, Any],
+    state: dict[str, Any],
+    fitted: bool,
+    training_state: dict[str, Any] | None,
+) -> None:
+    meta = {
+        **fields,
+        "epoch": state["epoch"],
+        "step": state["step"],
+        "fitted": fitted,
+        "metrics": dict(state["metrics"]),
+    }
     if training_state is not None:
         save_checkpoint(out / LAST_FILE, make_checkpoint(model, **meta, **training_state))
     save_checkpoint(out / MODEL_FILE, make_checkpoint(model, **meta))
 
 
-def _loader(dataset, batch_size: int, workers: int, device: torch.device, sampler, seed: int, epoch: int,
-            rank: int):
+def _loader(
+    dataset, batch_size: int, workers: int, device: torch.device, sampler, seed: int, epoch: int, rank: int
+):
     return torch.utils.data.DataLoader(
-        dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
-        pin_memory=device.type == "cuda", drop_last=False, worker_init_fn=WorkerInit(seed, rank),
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
+        drop_last=False,
+        worker_init_fn=WorkerInit(seed, rank),
         # A dedicated generator: creating the iterator must not consume the global torch RNG.
         generator=epoch_generator(seed, epoch, stream=1),
     )
 
 
-def _gradient_phase(cfg, model, dataset, device, d: _Dist, amp_dtype, channels_last, out, fields, state,
-                    resume_ckpt, fitted, on_epoch_end) -> None:
+def _gradient_phase(
+    cfg,
+    model,
+    dataset,
+    device,
+    d: _Dist,
+    amp_dtype,
+    channels_last,
+    out,
+    fields,
+    state,
+    resume_ckpt,
+    fitted,
+    on_epoch_end,
+) -> None:
     opt, sched = model.configure_optimizers(lr=cfg.lr, epochs=cfg.epochs)
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     start = 0
@@ -486,7 +589,8 @@ def _gradient_phase(cfg, model, dataset, device, d: _Dist, amp_dtype, channels_l
         from torch.nn.parallel import DistributedDataParallel
 
         step_module = DistributedDataParallel(
-            step_module, device_ids=[device.index] if device.type == "cuda" else None)
+            step_module, device_ids=[device.index] if device.type == "cuda" else None
+        )
     if cfg.compile:
         step_module = torch.compile(step_module)
     if d.world > 1:
@@ -503,8 +607,9 @@ def _gradient_phase(cfg, model, dataset, device, d: _Dist, amp_dtype, channels_l
             sampler.set_epoch(epoch)
             loader = _loader(dataset, cfg.batch_size, cfg.workers, device, sampler, cfg.seed, epoch, d.rank)
             model.train()
-            means = _run_epoch(cfg, step_module, opt, scaler, loader, device, amp_dtype, channels_last, epoch,
-                               state, log, d)
+            means = _run_epoch(
+                cfg, step_module, opt, scaler, loader, device, amp_dtype, channels_last, epoch, state, log, d
+            )
             if sched is not None:
                 sched.step()
             state["epoch"] = epoch + 1
@@ -523,8 +628,9 @@ def _gradient_phase(cfg, model, dataset, device, d: _Dist, amp_dtype, channels_l
         log.close()
 
 
-def _run_epoch(cfg, step_module, opt, scaler, loader, device, amp_dtype, channels_last, epoch, state, log,
-               d: _Dist) -> dict[str, float]:
+def _run_epoch(
+    cfg, step_module, opt, scaler, loader, device, amp_dtype, channels_last, epoch, state, log, d: _Dist
+) -> dict[str, float]:
     pending: list[dict[str, torch.Tensor]] = []
     sums: dict[str, float] = {}
     n_steps = 0
@@ -548,8 +654,8 @@ def _run_epoch(cfg, step_module, opt, scaler, loader, device, amp_dtype, channel
                 f"non-finite loss ({float(bad[first])}) at epoch {epoch + 1}, step {step}; "
                 f"training stopped, last good checkpoint: {kept}"
             )
-        mean = dict(zip(keys, values.mean(0).tolist()))
-        for k, v in zip(keys, values.sum(0).tolist()):
+        mean = dict(zip(keys, values.mean(0).tolist(), strict=True))
+        for k, v in zip(keys, values.sum(0).tolist(), strict=True):
             sums[k] = sums.get(k, 0.0) + v
         now = time.perf_counter()
         ips = n_images / max(now - t_last, 1e-9) * d.world
@@ -584,8 +690,16 @@ def _run_epoch(cfg, step_module, opt, scaler, loader, device, amp_dtype, channel
 
 
 def _fit_phase(cfg, model, dataset, device, channels_last, out, fields, state) -> None:
-    loader = _loader(dataset, cfg.batch_size, cfg.workers, device,
-                     EpochSampler(len(dataset), shuffle=False), cfg.seed, 0, 0)
+    loader = _loader(
+        dataset,
+        cfg.batch_size,
+        cfg.workers,
+        device,
+        EpochSampler(len(dataset), shuffle=False),
+        cfg.seed,
+        0,
+        0,
+    )
     model.eval()
     t = time.perf_counter()
     n = 0
@@ -597,4 +711,3 @@ def _fit_phase(cfg, model, dataset, device, channels_last, out, fields, state) -
         model.fit_end()
     state["ips"] = n / max(time.perf_counter() - t, 1e-9)
     _save(out, model, fields, state, True, {k: None for k in TRAINING_STATE_KEYS} | {"rng": rng_state()})
-

@@ -147,8 +147,14 @@ class AutoEncoder(AnomalyModel):
             raise ConfigError(f"expected `channels` to be 1 or 3, got {channels}")
         if int(latent_dim) < 1:
             raise ConfigError(f"expected `latent_dim` to be a positive int, got {latent_dim}")
-        super().__init__(image_size, channels, latent_dim=int(latent_dim), loss=loss, anomaly_map=anomaly_map,
-                         score_kernel=score_kernel)
+        super().__init__(
+            image_size,
+            channels,
+            latent_dim=int(latent_dim),
+            loss=loss,
+            anomaly_map=anomaly_map,
+            score_kernel=score_kernel,
+        )
         self.loss_kind = loss
         self.map_kind = anomaly_map
         self.score_kernel = int(score_kernel) if score_kernel else default_kernel(self.image_size)
@@ -173,4 +179,3 @@ class AutoEncoder(AnomalyModel):
         self.check_images(images, self.channels)
         amap = reconstruction_map(images, self(images), self.map_kind).float()
         return Prediction(anomaly_map=amap, score=max_of_smoothed(amap, self.score_kernel))
-

@@ -31,7 +31,9 @@ def double_conv(cin: int, cout: int, mid: int | None = None) -> nn.Sequential:
 
 def up_conv(cin: int, cout: int) -> nn.Sequential:
     """Bilinear ×2 upsampling (align_corners=True, as in DRAEM) then Conv3×3-BN-ReLU."""
-    return nn.Sequential(nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True), *conv_bn_relu(cin, cout))
+    return nn.Sequential(
+        nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True), *conv_bn_relu(cin, cout)
+    )
 
 
 class ReconstructiveSubNetwork(nn.Module):
@@ -41,17 +43,25 @@ class ReconstructiveSubNetwork(nn.Module):
         super().__init__()
         w = width
         self.encoder = nn.Sequential(
-            double_conv(channels, w), nn.MaxPool2d(2),
-            double_conv(w, 2 * w), nn.MaxPool2d(2),
-            double_conv(2 * w, 4 * w), nn.MaxPool2d(2),
-            double_conv(4 * w, 8 * w), nn.MaxPool2d(2),
+            double_conv(channels, w),
+            nn.MaxPool2d(2),
+            double_conv(w, 2 * w),
+            nn.MaxPool2d(2),
+            double_conv(2 * w, 4 * w),
+            nn.MaxPool2d(2),
+            double_conv(4 * w, 8 * w),
+            nn.MaxPool2d(2),
             double_conv(8 * w, 8 * w),
         )
         self.decoder = nn.Sequential(
-            up_conv(8 * w, 8 * w), double_conv(8 * w, 4 * w, mid=8 * w),
-            up_conv(4 * w, 4 * w), double_conv(4 * w, 2 * w, mid=4 * w),
-            up_conv(2 * w, 2 * w), double_conv(2 * w, w, mid=2 * w),
-            up_conv(w, w), double_conv(w, w),
+            up_conv(8 * w, 8 * w),
+            double_conv(8 * w, 4 * w, mid=8 * w),
+            up_conv(4 * w, 4 * w),
+            double_conv(4 * w, 2 * w, mid=4 * w),
+            up_conv(2 * w, 2 * w),
+            double_conv(2 * w, w, mid=2 * w),
+            up_conv(w, w),
+            double_conv(w, w),
             nn.Conv2d(w, channels, 3, padding=1),
         )
 
@@ -60,7 +70,7 @@ class ReconstructiveSubNetwork(nn.Module):
 
 
 class DiscriminativeSubNetwork(nn.Module):
-    """U-Net: encoder 6 blocks (c, 2c, 4c, 8c, 8c, 8c) with 5 max-pools, decoder with a skip at every level."""
+    """U-Net: encoder of 6 blocks (c, 2c, 4c, 8c, 8c, 8c), 5 max-pools; decoder with a skip at every level."""
 
     def __init__(self, in_channels: int = 6, out_channels: int = 2, width: int = 64) -> None:
         super().__init__()
@@ -76,7 +86,7 @@ class DiscriminativeSubNetwork(nn.Module):
         self.ups = nn.ModuleList()
         self.merges = nn.ModuleList()
         cin = widths[-1]
-        for out, skip in zip((8 * c, 4 * c, 2 * c, c, c), reversed(widths[:-1])):
+        for out, skip in zip((8 * c, 4 * c, 2 * c, c, c), reversed(widths[:-1]), strict=True):
             self.ups.append(up_conv(cin, out))
             self.merges.append(double_conv(out + skip, out))
             cin = out
@@ -88,7 +98,7 @@ class DiscriminativeSubNetwork(nn.Module):
             x = block(x if i == 0 else F.max_pool2d(x, 2))
             skips.append(x)
         x = skips.pop()
-        for up, merge in zip(self.ups, self.merges):
+        for up, merge in zip(self.ups, self.merges, strict=True):
             x = merge(torch.cat([up(x), skips.pop()], dim=1))
         return self.head(x)
 
@@ -151,8 +161,14 @@ class Draem(AnomalyModel):
             raise ConfigError(f"expected `base_width` to be an int >= 2, got {base_width}")
         if int(smooth_kernel) < 1:
             raise ConfigError(f"expected `smooth_kernel` to be a positive int, got {smooth_kernel}")
-        super().__init__(image_size, channels, base_width=int(base_width), smooth_kernel=int(smooth_kernel),
-                         smooth_map=bool(smooth_map), focal_gamma=float(focal_gamma))
+        super().__init__(
+            image_size,
+            channels,
+            base_width=int(base_width),
+            smooth_kernel=int(smooth_kernel),
+            smooth_map=bool(smooth_map),
+            focal_gamma=float(focal_gamma),
+        )
         self.smooth_kernel = int(smooth_kernel)
         self.smooth_map = bool(smooth_map)
         self.focal_gamma = float(focal_gamma)
@@ -184,4 +200,6 @@ class Draem(AnomalyModel):
         amap = logits.float().softmax(dim=1)[:, 1]
         k = self.smooth_kernel
         smoothed = F.avg_pool2d(amap[:, None], k, stride=1, padding=k // 2)[:, 0] if k > 1 else amap
-        return Prediction(anomaly_map=smoothed if self.smooth_map else amap, score=smoothed.flatten(1).amax(1))
+        return Prediction(
+            anomaly_map=smoothed if self.smooth_map else amap, score=smoothed.flatten(1).amax(1)
+        )

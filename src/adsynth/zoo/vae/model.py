@@ -73,8 +73,15 @@ class VariationalAutoEncoder(AnomalyModel):
             raise ConfigError(f"expected `latent_dim` to be a positive int, got {latent_dim}")
         if not float(beta) >= 0:
             raise ConfigError(f"expected `beta` to be a non-negative number, got {beta}")
-        super().__init__(image_size, channels, latent_dim=int(latent_dim), beta=float(beta), loss=loss,
-                         anomaly_map=anomaly_map, score_kernel=score_kernel)
+        super().__init__(
+            image_size,
+            channels,
+            latent_dim=int(latent_dim),
+            beta=float(beta),
+            loss=loss,
+            anomaly_map=anomaly_map,
+            score_kernel=score_kernel,
+        )
         self.latent_dim = int(latent_dim)
         self.beta = float(beta)
         self.loss_kind = loss
