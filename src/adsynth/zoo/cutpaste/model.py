@@ -257,7 +257,7 @@ class CutPaste(AnomalyModel):
             [torch.randint(0, h, (b,), generator=gen), torch.randint(0, w, (b,), generator=gen)], 1
         )
         if mask is not None:
-            m = (mask.view(b, -1, h, w)[:, :1] > 0.5).float()
+            m = (mask.reshape(b, -1, h, w)[:, :1] > 0.5).float()
             border = (m - (-F.max_pool2d(-m, 3, stride=1, padding=1))).view(b, -1).cpu()
             for i in range(b):
                 if border[i].any():
@@ -310,7 +310,7 @@ class CutPaste(AnomalyModel):
         q = (
             torch.tensor(cols, device=images.device).unsqueeze(1) + torch.arange(p, device=images.device)
         ).view(-1)
-        patches = images[:, :, r][..., q].view(b, c, len(rows), p, len(cols), p)
+        patches = images[:, :, r][..., q].reshape(b, c, len(rows), p, len(cols), p)
         patches = patches.permute(0, 2, 4, 1, 3, 5).reshape(-1, c, p, p)
         patch_emb = torch.cat(
             [F.normalize(self.embed(chunk), dim=1) for chunk in patches.split(_PATCH_CHUNK)]
