@@ -78,8 +78,9 @@ def test_fit_methods_detect_blobs_with_random_features(name):
     _check_prediction(pred, test)
     image_auroc = roc_auc_score(labels, pred.score.numpy())
     pixel_auroc = roc_auc_score(pixel.ravel(), pred.anomaly_map.numpy().ravel())
-    # Measured 0.998 (PatchCore) / 0.977 (PaDiM) image AUROC: random conv features still encode local grey
-    # level and texture, and the blobs change both. 0.9 leaves room for BLAS/platform differences.
+    # Measured image / pixel AUROC: PatchCore 0.976 / 0.948, PaDiM 0.995 / 0.977. Random conv features still
+    # encode local grey level and texture, and the blobs change both; 0.9 / 0.8 leave room for BLAS and
+    # platform differences while staying far above chance (0.5).
     assert image_auroc >= 0.9, image_auroc
     assert pixel_auroc >= 0.8, pixel_auroc
 
