@@ -213,7 +213,7 @@ def list_recipes() -> list[dict[str, Any]]:
             "generators": gens,
             "family": ", ".join(sorted({c.family for c in classes if c.family})),
             "description": spec["description"],
-            "paper": "; ".join(sorted({c.paper for c in classes if c.paper})),
+            "paper": classes[0].paper if len(classes) == 1 else f"{len(classes)} generators (see each)",
             "normal_fraction": spec["normal_fraction"],
         })
     return rows
