@@ -149,3 +149,15 @@ def test_cli_generate_and_recipes(tmp_path, normals):
     r = CliRunner().invoke(cli, ["generate", "--recipe", "gird", "--input", str(normals), "--out",
                                  str(tmp_path / "x.h5")])
     assert r.exit_code == 2 and "grid" in r.output and "Traceback" not in r.output
+
+
+def test_documented_yaml_recipe_loads(tmp_path):
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "docs" / "RECIPES.md").read_text()
+    block = text.split("```yaml\n", 1)[1].split("```", 1)[0]
+    p = tmp_path / "my_line.yaml"
+    p.write_text(block)
+    rec = load_recipe(p)
+    assert rec.name == "my_line" and rec.normal_fraction == 0.2
+    assert [g.name for g in rec.generators] == ["cutpaste-scar", "texture", "poisson"]
