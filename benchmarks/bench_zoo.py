@@ -92,6 +92,11 @@ def bench_model(name: str, size: int, batch: int, steps: int, device: torch.devi
             scaler.update()
 
         row["train_img_s"] = batch / _timed(step, device, 1, steps)
+        if model.fit_mode == "both":  # untimed fitting pass so that the model can predict
+            model.eval()
+            with torch.no_grad():
+                model.fit_batch(b)
+            model.fit_end()
     else:
         model.eval()
 

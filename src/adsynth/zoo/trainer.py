@@ -485,6 +485,8 @@ def _train(cfg: TrainConfig, device: torch.device, d: _Dist, on_epoch_end, t0: f
     state = {"epoch": 0, "step": 0, "metrics": {}, "ips": 0.0}
 
     fitted = bool(resume_ckpt.get("fitted")) if resume_ckpt is not None else False
+    if fitted and grad and int(resume_ckpt["epoch"]) < epochs:
+        fitted = False  # more gradient epochs make the fitted statistics stale: fit again afterwards
     if grad:
         dataset.recipe = _load_recipe(recipe_spec, cfg.textures)
         _gradient_phase(
@@ -575,7 +577,9 @@ def _gradient_phase(
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     start = 0
     if resume_ckpt is not None:
-        opt.load_state_dict(resume_ckpt["optimizer"])
+        # A checkpoint written after a fitting pass has no optimizer state (the gradient phase was over).
+        if resume_ckpt.get("optimizer") is not None:
+            opt.load_state_dict(resume_ckpt["optimizer"])
         if sched is not None and resume_ckpt.get("scheduler") is not None:
             sched.load_state_dict(resume_ckpt["scheduler"])
         if resume_ckpt.get("scaler"):
