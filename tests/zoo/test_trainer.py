@@ -281,3 +281,18 @@ def test_ddp_gloo_two_processes(data, tmp_path):
     rows = list(csv.DictReader(open(out / "metrics.csv")))
     assert [int(r["epoch"]) for r in rows] == [1, 2]
     assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values())
+
+
+def test_online_synthesis_is_per_sample_and_per_epoch(data):
+    from adsynth.zoo.data import ZooDataset
+
+    ds = ZooDataset(data, 32, recipe=StandInRecipe(normal_fraction=0.0), seed=3, split="train")
+    first = [ds[i]["aug_image"] for i in range(4)]
+    again = [ds[i]["aug_image"] for i in (3, 2, 1, 0)][::-1]  # order of access does not matter
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
+    ds.set_epoch(1)
+    item = ds[0]
+    assert not torch.equal(item["aug_image"], first[0])  # fresh anomalies every epoch
+    assert item["aug_mask"].shape == (1, 32, 32) and item["aug_label"] == 1
+    assert set(item["aug_mask"].unique().tolist()) == {0.0, 1.0}
+    assert torch.equal(item["image"], ZooDataset(data, 32, split="train")[0]["image"])  # clean target
