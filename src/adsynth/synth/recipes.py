@@ -57,7 +57,9 @@ _preset("cutpaste-scar", "CutPaste-Scar: a thin rotated patch", [{"name": "cutpa
 _preset("cutpaste-3way", "CutPaste 3-way: normal / cutpaste / scar (labels 0/1/2)",
         [{"name": "cutpaste-3way"}])
 _preset("poisson", "NSA: patches of another image, Poisson-blended", [{"name": "poisson"}])
-_preset("draem", "DRAEM: Perlin-noise regions filled with a blended texture", [{"name": "texture"}])
+# DRAEM leaves half of its training samples without an anomaly (METHODS §1.1).
+_preset("draem", "DRAEM: Perlin-noise regions filled with a blended texture (half left normal)",
+        [{"name": "texture"}], normal_fraction=0.5)
 _preset("memseg", "MemSeg: Perlin regions inside the object foreground, texture or structure",
         [{"name": "memseg"}])
 _preset("ognet", "OGNet: average of two normal images (image-level label)", [{"name": "ognet"}])

@@ -1,0 +1,82 @@
+"""Train, predict and evaluate zoo methods on one dataset; print per-defect-type tables (docs/MODELS.md).
+
+    adsynth dataset import --input MT/ --out mt128.h5 --size 128
+    python benchmarks/zoo_on_dataset.py --data mt128.h5 --out runs/mt --models ae draem patchcore
+
+Each method is trained on the normal ``train`` images with the settings listed in SETTINGS (chosen to
+fit a CPU budget; pass ``--epochs`` to override), then scored on the ``test`` split. Feature-embedding
+methods use the backbone of the CutPaste run (``--backbone-from``) when no pretrained weights are
+available offline, which is the way a factory without internet gets useful features.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from adsynth.evaluate.report import format_markdown, write_report
+from adsynth.evaluate.runner import evaluate_files, image_getter
+from adsynth.zoo.predict import predict_dataset
+from adsynth.zoo.trainer import TrainConfig, train
+
+#: per method: epochs, batch size, extra hyper-parameters (CPU budget settings)
+SETTINGS: dict[str, dict] = {
+    "ae": {"epochs": 30, "batch_size": 16, "hparams": {}},
+    "vae": {"epochs": 30, "batch_size": 16, "hparams": {}},
+    "draem": {"epochs": 8, "batch_size": 8, "hparams": {"base_width": 32}},
+    "cutpaste": {"epochs": 6, "batch_size": 16, "hparams": {}},
+    "patchcore": {"epochs": 1, "batch_size": 16, "hparams": {"backbone": "resnet18"}},
+    "padim": {"epochs": 1, "batch_size": 16, "hparams": {"backbone": "resnet18"}},
+}
+
+
+def run(model: str, data: str, out: Path, epochs: int | None, backbone_from: str | None, workers: int) -> dict:
+    s = SETTINGS.get(model, {"epochs": 10, "batch_size": 16, "hparams": {}})
+    hp = dict(s["hparams"])
+    if model in ("patchcore", "padim"):
+        hp["pretrained"] = False
+        if backbone_from:
+            hp.pop("backbone", None)
+            hp["backbone_from"] = backbone_from
+    run_dir = out / model
+    t0 = time.perf_counter()
+    res = train(TrainConfig(model=model, data=data, out=run_dir, epochs=epochs or s["epochs"],
+                            batch_size=s["batch_size"], hparams=hp, workers=workers, overwrite=True,
+                            progress=False, seed=0))
+    t_train = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    pred = predict_dataset(res.checkpoint, data, run_dir / "maps.h5", split="test", overwrite=True)
+    t_pred = time.perf_counter() - t0
+    report, ds = evaluate_files(data, run_dir / "maps.h5", split="test")
+    write_report(report, run_dir / "report", overwrite=True, get_image=image_getter(ds))
+    n_test = len(ds)
+    return {"model": model, "epochs": res.epochs, "hparams": hp, "train_s": round(t_train, 1),
+            "predict_ms_per_image": round(1000 * t_pred / max(n_test, 1), 1),
+            "table": format_markdown(report).split("\n", 4)[4], "n_test": n_test, "pred": str(pred)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--models", nargs="+", default=list(SETTINGS))
+    ap.add_argument("--epochs", type=int, default=None)
+    ap.add_argument("--workers", type=int, default=2)
+    args = ap.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    backbone_from = None
+    for m in args.models:
+        if m in ("patchcore", "padim") and backbone_from is None and (out / "cutpaste" / "model.pt").exists():
+            backbone_from = str(out / "cutpaste" / "model.pt")
+        r = run(m, args.data, out, args.epochs, backbone_from, args.workers)
+        (out / f"{m}.json").write_text(json.dumps(r, indent=2))
+        print(f"\n### {m}\n\nsettings: epochs {r['epochs']}, hparams {r['hparams']}; "
+              f"training {r['train_s']} s, inference {r['predict_ms_per_image']} ms/image (CPU)\n")
+        print(r["table"])
+
+
+if __name__ == "__main__":
+    main()
