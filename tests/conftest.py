@@ -8,6 +8,13 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # One process per core under pytest-xdist: intra-op thread pools would only fight each other.
+    for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(_var, "1")
+    import cv2
+
+    cv2.setNumThreads(1)
 
 
 def _write_png(path, img):
