@@ -10,6 +10,20 @@ through the same entry points:
   (feature-embedding methods that only fit statistics: PatchCore, PaDiM);
 * ``fit_mode == "both"``: gradient training, then a fitting pass (CutPaste: classifier, then GDE).
 
+Optional hooks for adversarial and multi-phase training (GANomaly, f-AnoGAN, OGNet), all backwards
+compatible:
+
+* ``configure_optimizers()`` may return a *list* of ``(optimizer, scheduler_or_None)`` pairs. The
+  trainer then calls ``training_step(batch, optimizer_idx=i)`` for each ``i`` in order on every batch;
+  each returned loss is back-propagated on its own (all of the model's gradients cleared first) and
+  steps optimizer ``i`` only. ``training_step`` returns None for an optimizer that is idle on this
+  batch or in this phase (a WGAN generator between critic steps, a frozen network). Checkpoints then
+  hold lists of optimizer and scheduler states.
+* ``on_epoch_start(epoch, epochs)`` is called before every epoch (``epoch`` counts from 0, also when a
+  run resumes), so that a model can switch phase by epoch. State that a phase creates (a frozen copy of
+  a network, a step counter) must live in parameters or buffers, so that it is saved in checkpoints
+  and ``--resume`` continues exactly.
+
 Inputs are float tensors in [0, 1], shape B×C×H×W (C = 1 or 3); each model normalises internally.
 In eval mode :meth:`AnomalyModel.predict` returns a :class:`Prediction` with an anomaly map at input
 resolution and an image score (higher = more anomalous).
@@ -100,8 +114,15 @@ class AnomalyModel(nn.Module):
         return opt, None
 
     def training_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """One optimisation step's loss: returns a dict with ``loss`` (scalar) and optional logs."""
+        """One optimisation step's loss: returns a dict with ``loss`` (scalar) and optional logs.
+
+        Models with several optimizers take ``optimizer_idx`` (see the module docstring) and may return
+        None for an idle optimizer.
+        """
         raise NotImplementedError(f"{self.name} does not train by gradient")
+
+    def on_epoch_start(self, epoch: int, epochs: int) -> None:
+        """Called by the trainer before epoch ``epoch`` (0-based) of ``epochs``; default: nothing."""
 
     def fit_batch(self, batch: dict[str, torch.Tensor]) -> None:
         """Accumulate statistics from one batch of normal images (fit-mode methods)."""

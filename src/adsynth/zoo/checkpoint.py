@@ -5,6 +5,8 @@ end of every epoch:
 
 * ``model.pt``: what prediction needs, the weights and how to rebuild the model;
 * ``last.pt``: the same plus the optimizer, scheduler, gradient scaler and RNG states, for ``--resume``.
+  A model with several optimizers (a GAN) has lists under ``optimizer`` and ``scheduler``, one state
+  per optimizer in ``configure_optimizers()`` order.
 
 Both are dicts with ``format`` (``"adsynth-checkpoint"``), ``format_version``, ``adsynth_version``,
 ``model`` (registry name), ``config`` (``model.config()``), ``state_dict``, ``train_config``,

@@ -1,7 +1,12 @@
 """The generic trainer: drives any :class:`~adsynth.zoo.base.AnomalyModel` through its ``fit_mode``.
 
 * ``gradient``: ``configure_optimizers`` then ``training_step`` on every batch of every epoch; the
-  scheduler (if any) steps once per epoch;
+  scheduler (if any) steps once per epoch. A model that returns a *list* of ``(optimizer, scheduler)``
+  pairs (GANs) gets, for every batch, ``training_step(batch, optimizer_idx=i)`` for each ``i`` in
+  order; each returned loss is back-propagated alone and steps optimizer ``i`` only (every gradient of
+  the model is cleared first, so a loss never updates another optimizer's parameters); a step that
+  returns None is idle and skipped. ``model.on_epoch_start(epoch, epochs)`` runs before every epoch
+  (phase switches);
 * ``fit``: one pass of ``fit_batch`` over the normal training images, then ``fit_end``;
 * ``both``: the gradient phase, then the fitting pass.
 
@@ -206,14 +211,107 @@ def _finish_distributed(d: _Dist) -> None:
 
 # ---------------------------------------------------------------------------------------- helpers
 class _TrainingStep(nn.Module):
-    """``forward(batch) = model.training_step(batch)``, so that DDP and torch.compile see the step."""
+    """``forward(batch) = model.training_step(batch)``, so that DDP and torch.compile see the step.
+
+    With several optimizers, ``forward(batch, i) = model.training_step(batch, optimizer_idx=i)``.
+    """
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
 
-    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return self.model.training_step(batch)
+    def forward(
+        self, batch: dict[str, torch.Tensor], optimizer_idx: int | None = None
+    ) -> dict[str, torch.Tensor] | None:
+        if optimizer_idx is None:
+            return self.model.training_step(batch)
+        return self.model.training_step(batch, optimizer_idx=optimizer_idx)
+
+
+@dataclass
+class _Optimizers:
+    """What ``configure_optimizers`` returned, as a list of (optimizer, scheduler) pairs.
+
+    ``multi`` is True when the model returned a list: its ``training_step`` then takes
+    ``optimizer_idx`` and checkpoints store lists of states.
+    """
+
+    pairs: list[tuple[torch.optim.Optimizer, Any]]
+    multi: bool
+
+    @classmethod
+    def of(cls, configured: Any) -> _Optimizers:
+        if isinstance(configured, list):
+            if not configured:
+                raise ConfigError("configure_optimizers() returned an empty list")
+            pairs = []
+            for i, pair in enumerate(configured):
+                if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
+                    raise ConfigError(
+                        f"configure_optimizers(): item {i} must be an (optimizer, scheduler) pair, "
+                        f"got {pair!r}"
+                    )
+                pairs.append((pair[0], pair[1]))
+            return cls(pairs, True)
+        opt, sched = configured
+        return cls([(opt, sched)], False)
+
+    def state(self) -> dict[str, Any]:
+        opts = [o.state_dict() for o, _ in self.pairs]
+        scheds = [s.state_dict() if s is not None else None for _, s in self.pairs]
+        if not self.multi:
+            return {"optimizer": opts[0], "scheduler": scheds[0]}
+        return {"optimizer": opts, "scheduler": scheds}
+
+    def load(self, ckpt: dict[str, Any]) -> None:
+        opts, scheds = ckpt.get("optimizer"), ckpt.get("scheduler")
+        if opts is None:  # written after a fitting pass: the gradient phase was over
+            return
+        if not isinstance(opts, list):
+            opts, scheds = [opts], [scheds]
+        if len(opts) != len(self.pairs):
+            raise ConfigError(
+                f"cannot resume: the checkpoint has {len(opts)} optimizer state(s), "
+                f"the model {len(self.pairs)}"
+            )
+        scheds = scheds if isinstance(scheds, list) else [None] * len(opts)
+        for (opt, sched), o, s in zip(self.pairs, opts, scheds, strict=True):
+            opt.load_state_dict(o)
+            if sched is not None and s is not None:
+                sched.load_state_dict(s)
+
+    def step_schedulers(self) -> None:
+        for _, sched in self.pairs:
+            if sched is not None:
+                sched.step()
+
+    @property
+    def lr(self) -> float:
+        return self.pairs[0][0].param_groups[0]["lr"]
+
+
+def _sync_gradients(opt: torch.optim.Optimizer, world: int) -> None:
+    """Average the gradients of ``opt``'s parameters over the ranks (multi-optimizer models under DDP).
+
+    A parameter without a gradient gets zeros, so that every rank reduces the same tensors.
+    """
+    import torch.distributed as dist
+
+    for group in opt.param_groups:
+        for p in group["params"]:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+            dist.all_reduce(p.grad)
+            p.grad.div_(world)
+
+
+def _broadcast_model(model: nn.Module) -> None:
+    """Rank 0's parameters and buffers on every rank (what DDP does when it wraps a model)."""
+    import torch.distributed as dist
+
+    with torch.no_grad():
+        for t in [*model.parameters(), *model.buffers()]:
+            dist.broadcast(t, 0)
 
 
 def _to_device(batch: dict[str, Any], device: torch.device, channels_last: bool) -> dict[str, Any]:
@@ -301,6 +399,12 @@ class _RunLog:
         }
         if self.fields is None:
             self.fields = list(row)
+        elif any(k not in self.fields for k in row):
+            # A new term (a GAN's next phase): widen the header and rewrite the earlier rows under it.
+            self.fields += [k for k in row if k not in self.fields]
+            with open(self.path, newline="") as f:
+                rows = list(csv.DictReader(f))
+            self._write_rows(rows, "w")
         self._write_rows([row], "a")
         if self.tb is not None:
             for k, v in terms.items():
@@ -573,15 +677,11 @@ def _gradient_phase(
     fitted,
     on_epoch_end,
 ) -> None:
-    opt, sched = model.configure_optimizers(lr=cfg.lr, epochs=cfg.epochs)
+    opts = _Optimizers.of(model.configure_optimizers(lr=cfg.lr, epochs=cfg.epochs))
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     start = 0
     if resume_ckpt is not None:
-        # A checkpoint written after a fitting pass has no optimizer state (the gradient phase was over).
-        if resume_ckpt.get("optimizer") is not None:
-            opt.load_state_dict(resume_ckpt["optimizer"])
-        if sched is not None and resume_ckpt.get("scheduler") is not None:
-            sched.load_state_dict(resume_ckpt["scheduler"])
+        opts.load(resume_ckpt)
         if resume_ckpt.get("scaler"):
             scaler.load_state_dict(resume_ckpt["scaler"])
         set_rng_state(resume_ckpt["rng"])
@@ -589,7 +689,12 @@ def _gradient_phase(
         state.update(epoch=start, step=int(resume_ckpt["step"]), metrics=dict(resume_ckpt.get("metrics", {})))
 
     step_module: nn.Module = _TrainingStep(model)
-    if d.world > 1:
+    if d.world > 1 and opts.multi:
+        # Alternating losses (a GAN's generator and discriminator steps) each touch part of the model and
+        # some steps are idle: DDP's one-backward-per-forward bookkeeping does not fit, so gradients are
+        # averaged by hand after each backward, and the ranks start from rank 0's weights.
+        _broadcast_model(model)
+    elif d.world > 1:
         from torch.nn.parallel import DistributedDataParallel
 
         step_module = DistributedDataParallel(
@@ -610,18 +715,29 @@ def _gradient_phase(
             dataset.set_epoch(epoch)
             sampler.set_epoch(epoch)
             loader = _loader(dataset, cfg.batch_size, cfg.workers, device, sampler, cfg.seed, epoch, d.rank)
+            model.on_epoch_start(epoch, cfg.epochs)
             model.train()
             means = _run_epoch(
-                cfg, step_module, opt, scaler, loader, device, amp_dtype, channels_last, epoch, state, log, d
+                cfg,
+                model,
+                step_module,
+                opts,
+                scaler,
+                loader,
+                device,
+                amp_dtype,
+                channels_last,
+                epoch,
+                state,
+                log,
+                d,
             )
-            if sched is not None:
-                sched.step()
+            opts.step_schedulers()
             state["epoch"] = epoch + 1
             state["metrics"] = means
             if d.main:
                 training_state = {
-                    "optimizer": opt.state_dict(),
-                    "scheduler": sched.state_dict() if sched is not None else None,
+                    **opts.state(),
                     "scaler": scaler.state_dict() if scaler.is_enabled() else None,
                     "rng": rng_state(),
                 }
@@ -633,64 +749,107 @@ def _gradient_phase(
 
 
 def _run_epoch(
-    cfg, step_module, opt, scaler, loader, device, amp_dtype, channels_last, epoch, state, log, d: _Dist
+    cfg,
+    model,
+    step_module,
+    opts,
+    scaler,
+    loader,
+    device,
+    amp_dtype,
+    channels_last,
+    epoch,
+    state,
+    log,
+    d: _Dist,
 ) -> dict[str, float]:
     pending: list[dict[str, torch.Tensor]] = []
     sums: dict[str, float] = {}
-    n_steps = 0
+    counts: dict[str, int] = {}
     n_images = 0
     t_last = time.perf_counter()
     bar = _progress(len(loader), f"epoch {epoch + 1}/{cfg.epochs}", cfg.progress and d.main)
+    params = list(model.parameters())
 
     def flush() -> None:
         nonlocal n_images, t_last
         if not pending:
             return
-        keys = list(pending[0])
-        values = torch.stack([torch.stack([p[k].detach().float() for k in keys]) for p in pending]).cpu()
-        if not torch.isfinite(values).all():
-            bad = values[:, 0]
-            first = int((~torch.isfinite(bad)).nonzero()[0]) if not torch.isfinite(bad).all() else 0
-            step = state["step"] - len(pending) + first + 1
+        # Steps may log different terms (an idle optimizer, a phase of a GAN): each key is averaged over
+        # the steps that logged it.
+        keys = list(dict.fromkeys(k for p in pending for k in p))
+        rows = list(pending)
+        losses = torch.stack([p["loss"].detach().float() for p in rows]).cpu()
+        if not torch.isfinite(losses).all():
+            first = int((~torch.isfinite(losses)).nonzero()[0])
+            step = rows[first]["_step"]
             last = state["epoch"]
             kept = f"{Path(cfg.out) / MODEL_FILE} (epoch {last})" if last else "none (no epoch finished)"
             raise TrainingError(
-                f"non-finite loss ({float(bad[first])}) at epoch {epoch + 1}, step {step}; "
+                f"non-finite loss ({float(losses[first])}) at epoch {epoch + 1}, step {step}; "
                 f"training stopped, last good checkpoint: {kept}"
             )
-        mean = dict(zip(keys, values.mean(0).tolist(), strict=True))
-        for k, v in zip(keys, values.sum(0).tolist(), strict=True):
-            sums[k] = sums.get(k, 0.0) + v
+        mean: dict[str, float] = {}
+        for k in keys:
+            if k == "_step":
+                continue
+            vals = torch.stack([p[k].detach().float() for p in rows if k in p]).cpu()
+            mean[k] = float(vals.mean())
+            sums[k] = sums.get(k, 0.0) + float(vals.sum())
+            counts[k] = counts.get(k, 0) + len(vals)
         now = time.perf_counter()
         ips = n_images / max(now - t_last, 1e-9) * d.world
         state["ips"] = ips
-        log.log(epoch + 1, state["step"], mean, ips, opt.param_groups[0]["lr"])
+        log.log(epoch + 1, state["step"], mean, ips, opts.lr)
         bar.set_postfix(loss=f"{mean['loss']:.4g}", img_s=f"{ips:.1f}")
         pending.clear()
         n_images, t_last = 0, now
 
+    def backward_and_step(loss: torch.Tensor, opt: torch.optim.Optimizer) -> None:
+        if opts.multi:
+            for p in params:
+                p.grad = None
+        else:
+            opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        if opts.multi and d.world > 1:
+            _sync_gradients(opt, d.world)
+        scaler.step(opt)
+
     try:
         for batch in loader:
             batch = _to_device(batch, device, channels_last)
-            with _autocast(device, amp_dtype):
-                terms = step_module(batch)
-            if "loss" not in terms:
-                raise TypeError(f"{type(step_module).__name__}: training_step must return a dict with `loss`")
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(terms["loss"]).backward()
-            scaler.step(opt)
-            scaler.update()
-            pending.append({"loss": terms["loss"], **{k: v for k, v in terms.items() if k != "loss"}})
-            n_steps += 1
-            n_images += int(batch["image"].shape[0])
+            merged: dict[str, torch.Tensor] = {}
+            for i, (opt, _) in enumerate(opts.pairs):
+                with _autocast(device, amp_dtype):
+                    terms = step_module(batch, i) if opts.multi else step_module(batch)
+                if terms is None and opts.multi:
+                    continue
+                if not isinstance(terms, dict) or "loss" not in terms:
+                    raise TypeError(f"{type(model).__name__}: training_step must return a dict with `loss`")
+                backward_and_step(terms["loss"], opt)
+                if opts.multi:
+                    loss = terms["loss"].detach()
+                    merged["loss"] = merged["loss"] + loss if "loss" in merged else loss
+                    merged[f"loss_{i}"] = loss
+                    merged.update({k: v.detach() for k, v in terms.items() if k != "loss"})
+                else:
+                    merged = {"loss": terms["loss"], **{k: v for k, v in terms.items() if k != "loss"}}
+            if merged:
+                # Once per batch, after every optimizer stepped (the multi-optimizer AMP recipe).
+                scaler.update()
             state["step"] += 1
+            n_images += int(batch["image"].shape[0])
             bar.update(1)
+            if merged:
+                merged["_step"] = state["step"]
+                pending.append(merged)
             if len(pending) >= max(1, cfg.log_every):
                 flush()
         flush()
     finally:
         bar.close()
-    return {k: v / max(n_steps, 1) for k, v in sums.items()}
+    return {k: v / counts[k] for k, v in sums.items()}
 
 
 def _fit_phase(cfg, model, dataset, device, channels_last, out, fields, state) -> None:
