@@ -18,7 +18,21 @@ from adsynth.errors import ConfigError
 
 # One package per method; each registers its model on import. Packages written in parallel by other
 # engineers may not exist yet in a checkout: a missing one is skipped, any other import error is raised.
-METHOD_MODULES = ("ae", "vae", "draem", "cutpaste", "patchcore", "padim", "ganomaly", "fanogan", "ognet")
+METHOD_MODULES = (
+    "ae",
+    "vae",
+    "draem",
+    "cutpaste",
+    "patchcore",
+    "padim",
+    "ganomaly",
+    "fanogan",
+    "ognet",
+    "memae",
+    "mnad",
+    "ssl_ae",
+    "draem_sspcab",
+)
 
 _LOADED = False
 
