@@ -17,7 +17,14 @@ NAMES = MODELS.list()
 SIZE = 64
 
 # Hyper-parameters that keep each model small enough for a CPU test (the defaults are the papers').
-SMALL = {"draem": {"base_width": 8}, "ae": {"latent_dim": 16}, "vae": {"latent_dim": 16}}
+SMALL = {
+    "draem": {"base_width": 8},
+    "ae": {"latent_dim": 16},
+    "vae": {"latent_dim": 16},
+    "ganomaly": {"width": 8, "latent_dim": 16},
+    "fanogan": {"width": 8, "latent_dim": 16},
+    "ognet": {"width": 4},
+}
 
 
 def small_config(name: str, channels: int = 3) -> dict:
@@ -49,12 +56,24 @@ def make_batch(model, n: int = 4, seed: int = 0) -> dict[str, torch.Tensor]:
 def train_once(model, batch) -> None:
     if model.fit_mode in ("gradient", "both"):
         model.train()
-        opt, _ = model.configure_optimizers(lr=1e-4, epochs=1)
-        out = model.training_step(batch)
-        assert out["loss"].ndim == 0 and torch.isfinite(out["loss"]), out
-        opt.zero_grad()
-        out["loss"].backward()
-        opt.step()
+        configured = model.configure_optimizers(lr=1e-4, epochs=1)
+        # Several optimizers (GANs): one step of each that is active in the first phase.
+        pairs = configured if isinstance(configured, list) else [configured]
+        outs = 0
+        for i, (opt, _) in enumerate(pairs):
+            out = (
+                model.training_step(batch, optimizer_idx=i)
+                if isinstance(configured, list)
+                else (model.training_step(batch))
+            )
+            if out is None:
+                continue
+            assert out["loss"].ndim == 0 and torch.isfinite(out["loss"]), out
+            opt.zero_grad()
+            out["loss"].backward()
+            opt.step()
+            outs += 1
+        assert outs >= 1
     if model.fit_mode in ("fit", "both"):
         model.eval()
         with torch.no_grad():
