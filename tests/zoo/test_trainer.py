@@ -23,6 +23,11 @@ TINY = {
     "ae": {"image_size": 32, "hparams": {"latent_dim": 8}},
     "vae": {"image_size": 32, "hparams": {"latent_dim": 8}},
     "draem": {"image_size": 32, "hparams": {"base_width": 4}},
+    "fanogan": {
+        "image_size": 32,
+        "hparams": {"width": 4, "latent_dim": 8, "n_critic": 2, "gan_fraction": 0.5},
+    },
+    "ognet": {"image_size": 32, "hparams": {"width": 4, "phase_two_start": 0.5}},
 }
 
 
@@ -98,6 +103,36 @@ def test_resume_equals_uninterrupted(model, data, tmp_path):
     with open(tmp_path / "part" / "metrics.csv") as f:
         rows = list(csv.DictReader(f))
     assert [int(r["epoch"]) for r in rows] == [1, 1, 2, 2, 3, 3]
+
+
+@pytest.mark.parametrize("model", ["fanogan", "ognet"])
+def test_gan_resume_equals_uninterrupted(model, data, tmp_path):
+    # Several optimizers with list states in last.pt, idle steps (n_critic), a phase switch by epoch
+    # (f-AnoGAN's encoder, OGNet's fine-tuning of D) and OGNet's G_old snapshot: the run is interrupted
+    # after epoch 2, past the phase switch of a 4-epoch run at epoch 2, and resumed.
+    full = train(cfg(model, data, tmp_path / "full", epochs=4))
+    assert full.epochs == 4
+
+    def stop_after_two(epoch, _):
+        if epoch == 2:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        train(cfg(model, data, tmp_path / "part", epochs=4), on_epoch_end=stop_after_two)
+    ckpt = read_checkpoint(tmp_path / "part" / LAST_FILE)
+    assert isinstance(ckpt["optimizer"], list) and len(ckpt["optimizer"]) == 3
+    assert ckpt["scheduler"] == [None, None, None]
+    train(cfg(model, data, tmp_path / "part", resume=True, epochs=None))
+    assert_same_weights(tmp_path / "full" / MODEL_FILE, tmp_path / "part" / MODEL_FILE)
+    full_opt = read_checkpoint(tmp_path / "full" / LAST_FILE)["optimizer"]
+    part_opt = read_checkpoint(tmp_path / "part" / LAST_FILE)["optimizer"]
+    for a, b in zip(full_opt, part_opt, strict=True):
+        for k in a["state"]:
+            assert torch.equal(a["state"][k]["exp_avg"], b["state"][k]["exp_avg"])
+    # The log holds the terms of both phases under one header.
+    with open(tmp_path / "part" / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in rows][-1] == 4 and {"loss", "loss_2"} <= set(rows[0])
 
 
 def test_same_seed_same_weights_whatever_the_workers(data, tmp_path):
