@@ -32,6 +32,10 @@ METHOD_MODULES = (
     "mnad",
     "ssl_ae",
     "draem_sspcab",
+    "riad",
+    "scadn",
+    "intra",
+    "smai",
 )
 
 _LOADED = False
