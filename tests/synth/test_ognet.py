@@ -104,3 +104,46 @@ def test_seeded_and_config(images):
     b = OGNetGenerator().synthesize(images[0], rng=9, context=SynthContext(pool=pool, index=0))
     assert a.params == b.params and np.array_equal(a.image, b.image)
     assert OGNetGenerator(reconstructor=lambda x: x).config() == {}
+
+
+def test_checkpoint_of_a_trained_autoencoder_is_the_reconstructor(images, tmp_path):
+    import subprocess
+    import sys
+
+    torch = pytest.importorskip("torch")
+    from adsynth.zoo import create_model
+    from adsynth.zoo.checkpoint import load_reconstructor, make_checkpoint, save_checkpoint
+
+    # The zoo loader is imported on first use only, not with the generator module.
+    code = "import sys, adsynth.synth.ognet; sys.exit('adsynth.zoo.checkpoint' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+    torch.manual_seed(0)
+    ae = create_model("ae", image_size=32, channels=3, latent_dim=8)
+    opt = torch.optim.Adam(ae.parameters(), lr=1e-3)
+    batch = torch.from_numpy(np.stack(images)[:, :24, :24]).permute(0, 3, 1, 2).float() / 255
+    batch = torch.nn.functional.interpolate(batch, size=32)
+    for _ in range(3):  # a few steps: a trained, if poor, autoencoder
+        opt.zero_grad()
+        ae.training_step({"image": batch})["loss"].backward()
+        opt.step()
+    path = str(save_checkpoint(tmp_path / "model.pt", make_checkpoint(ae.eval(), epoch=1)))
+
+    gen = OGNetGenerator(checkpoint=path)
+    assert gen.config() == {"checkpoint": path} and gen.reconstructor is None  # lazy
+    pool = ImagePool(images)
+    res = gen.synthesize(images[0], rng=3, context=SynthContext(pool=pool, index=0))
+    j = res.params["partner"]
+    g = load_reconstructor(path)
+    assert res.params["reconstructed"] is True and res.image.dtype == np.uint8
+    assert res.image.shape == images[0].shape
+    assert np.array_equal(res.image, g(_avg(g(images[0]), g(images[j]))))
+    # Rebuilt from its config, the generator loads the same checkpoint.
+    again = OGNetGenerator(**gen.config()).synthesize(
+        images[0], rng=3, context=SynthContext(pool=pool, index=0)
+    )
+    assert np.array_equal(again.image, res.image)
+    # Gray images through an RGB model keep their shape.
+    assert g(images[1][:, :, 0]).shape == (24, 32)
+    with pytest.raises(ConfigError, match="either"):
+        OGNetGenerator(checkpoint=path, reconstructor=lambda x: x)

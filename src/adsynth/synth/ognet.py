@@ -65,8 +65,10 @@ class OGNetGenerator(Generator):
     phase two exactly: ``reconstructor(average_images(old_reconstructor(image),
     old_reconstructor(partner)))``, where ``old_reconstructor`` is OGNet's ``G_old`` (the generator after
     its first epoch, ``low_epoch = 0``) and ``reconstructor`` is the current ``G``; ``old_reconstructor``
-    defaults to ``reconstructor``. Each is a callable taking and returning an H×W×C uint8 image (a loader
-    for zoo checkpoints, ``load_reconstructor(checkpoint_path)``, will build one). The average is
+    defaults to ``reconstructor``. Each is a callable taking and returning an H×W×C uint8 image.
+    ``checkpoint`` names a trained reconstruction model of the zoo instead (``ae``, ``vae``, ``ognet``,
+    ...): it is loaded on first use with :func:`adsynth.zoo.checkpoint.load_reconstructor` (on the CPU;
+    torch is imported only then) and serves as both ``G`` and ``G_old``. The average is
     computed on uint8 images, rounded half up (OGNet averages float tensors; the difference is at most
     half a grey level).
 
@@ -75,13 +77,15 @@ class OGNetGenerator(Generator):
     current image is an error. Partners of another size are resized (area interpolation).
 
     The sample is label-only: label 1 and an all-zero mask (the whole image is anomalous, no region is).
-    Callables cannot be serialised: :meth:`config` is empty (a generator rebuilt from it averages plain
-    images), and each result's params record whether reconstructors were used.
+    Callables cannot be serialised: :meth:`config` holds only ``checkpoint`` when one was given (a
+    generator rebuilt from an empty config averages plain images), and each result's params record
+    whether reconstructors were used.
 
     Args:
         reconstructor: OGNet's current generator ``G`` applied after averaging, or None.
         old_reconstructor: OGNet's ``G_old`` applied to both images before averaging (default: same as
             ``reconstructor``).
+        checkpoint: path of a zoo reconstruction checkpoint (``model.pt``) to use as ``reconstructor``.
         p: albumentations application probability.
         sources: the pool of other normal images when used as an albumentations transform.
 
@@ -104,10 +108,16 @@ class OGNetGenerator(Generator):
         self,
         reconstructor: Reconstructor | None = None,
         old_reconstructor: Reconstructor | None = None,
+        checkpoint: str | None = None,
         p: float = 1.0,
         sources: Sequence[np.ndarray] | None = None,
     ) -> None:
         super().__init__(p=p, sources=sources)
+        if checkpoint is not None and (not isinstance(checkpoint, str) or not checkpoint):
+            raise ConfigError(f"expected `checkpoint` to be a path (str), got {checkpoint!r}")
+        if checkpoint is not None and (reconstructor is not None or old_reconstructor is not None):
+            raise ConfigError("give either `checkpoint` or reconstructor callables, not both")
+        self.checkpoint = checkpoint
         for name, fn in (("reconstructor", reconstructor), ("old_reconstructor", old_reconstructor)):
             if fn is not None and not callable(fn):
                 raise ConfigError(
@@ -121,7 +131,12 @@ class OGNetGenerator(Generator):
         self.old_reconstructor = old_reconstructor if old_reconstructor is not None else reconstructor
 
     def config(self) -> dict[str, Any]:
-        return {}
+        return {} if self.checkpoint is None else {"checkpoint": self.checkpoint}
+
+    def _load_checkpoint(self) -> None:
+        from adsynth.zoo.checkpoint import load_reconstructor  # imports torch: only when needed
+
+        self.reconstructor = self.old_reconstructor = load_reconstructor(self.checkpoint, device="cpu")
 
     def generate(self, image: np.ndarray, rng: np.random.Generator, context: SynthContext) -> SynthResult:
         pool = context.pool
@@ -130,6 +145,8 @@ class OGNetGenerator(Generator):
             raise ConfigError("ognet needs another normal image: the pool holds only the current image")
         j = pool.draw_other(rng, exclude=context.index)
         partner = _match(np.asarray(pool.get(j)), image.shape)
+        if self.reconstructor is None and self.checkpoint is not None:
+            self._load_checkpoint()
         if self.reconstructor is None:
             out = average_images(image, partner)
         else:
