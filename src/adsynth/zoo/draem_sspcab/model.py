@@ -21,39 +21,37 @@ from adsynth.zoo.draem.loss import draem_loss
 from adsynth.zoo.draem.model import Draem, init_weights
 
 
-def corner_mask(kernel_size: int, dilation: int) -> torch.Tensor:
-    """The (2k' + 2d + 1)² 0/1 mask of SSPCAB: four k'×k' corners visible, the rest (centre) hidden.
+class MaskedConv2d(nn.Module):
+    """SSPCAB's masked convolution: a (2k' + 2d + 1)² receptive field of which only the four k'×k' corners
+    are visible; the centre, (2d + 1)² around each output position, never reaches that output.
+
+    Computed as one k'×k' convolution over the four corner views of the zero-padded input stacked along
+    the channels (a sum of four corner kernels, each with its own weights), so the hidden part of the
+    receptive field costs neither parameters nor multiplications. Output shape = input shape.
+
+    Args:
+        channels: input and output channels.
+        kernel_size: k', the side of each corner kernel.
+        dilation: d, the gap between a corner kernel and the hidden centre pixel.
 
     Example:
-        >>> corner_mask(1, 1).int()
-        tensor([[1, 0, 0, 0, 1],
-                [0, 0, 0, 0, 0],
-                [0, 0, 0, 0, 0],
-                [0, 0, 0, 0, 0],
-                [1, 0, 0, 0, 1]], dtype=torch.int32)
-    """
-    k, size = kernel_size, 2 * kernel_size + 2 * dilation + 1
-    mask = torch.zeros(size, size)
-    for rows in (slice(0, k), slice(size - k, size)):
-        for cols in (slice(0, k), slice(size - k, size)):
-            mask[rows, cols] = 1.0
-    return mask
-
-
-class MaskedConv2d(nn.Conv2d):
-    """A same-size convolution whose kernel only sees the four corners of :func:`corner_mask`.
-
-    The centre (2d + 1)² region around each output position never reaches that output, so the layer
-    has to predict it from the context. The masked weights get no gradient and stay unused.
+        >>> MaskedConv2d(4, kernel_size=1, dilation=1)(torch.rand(1, 4, 6, 6)).shape
+        torch.Size([1, 4, 6, 6])
     """
 
     def __init__(self, channels: int, kernel_size: int = 1, dilation: int = 1) -> None:
-        size = 2 * kernel_size + 2 * dilation + 1
-        super().__init__(channels, channels, size, padding=size // 2)
-        self.register_buffer("mask", corner_mask(kernel_size, dilation), persistent=False)
+        super().__init__()
+        self.kernel_size = int(kernel_size)
+        self.dilation = int(dilation)
+        self.conv = nn.Conv2d(4 * channels, channels, self.kernel_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(x, self.weight * self.mask.to(self.weight.dtype), self.bias, padding=self.padding)
+        k, d = self.kernel_size, self.dilation
+        h, w = x.shape[-2:]
+        padded = F.pad(x, (k + d,) * 4)
+        far = k + 2 * d + 1  # offset of the bottom/right corner kernels in the padded input
+        views = [padded[:, :, r : r + h + k - 1, c : c + w + k - 1] for r in (0, far) for c in (0, far)]
+        return self.conv(torch.cat(views, dim=1))
 
 
 class SqueezeExcitation(nn.Module):
