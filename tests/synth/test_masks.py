@@ -79,8 +79,8 @@ def test_grid_hides_one_recorded_set_with_the_fill(photo):
     assert seen_k == {2, 4, 8, 16}
 
 
-def test_grid_k_values_and_n_are_honoured(photo):
-    res = GridMask(k_values=(8,), n=4).synthesize(photo, rng=0)
+def test_grid_cell_sizes_and_n_are_honoured(photo):
+    res = GridMask(cell_sizes=(8,), n=4).synthesize(photo, rng=0)
     assert res.params["k"] == 8 and res.params["n"] == 4
     assert abs(res.mask.mean() - 0.25) < 0.1
 
@@ -92,6 +92,18 @@ def test_grid_mean_fill(photo):
     assert (res.image[res.mask.astype(bool)] == mean).all()
 
 
+def test_grid_random_fill_is_one_drawn_colour(photo):
+    colours = set()
+    for seed in range(5):
+        res = GridMask(fill="random").synthesize(photo, rng=seed)
+        hidden = res.mask.astype(bool)
+        fill = res.params["fill"]
+        assert len(fill) == 3 and (res.image[hidden] == np.array(fill, np.uint8)).all()
+        assert np.array_equal(res.image[~hidden], photo[~hidden])
+        colours.add(tuple(fill))
+    assert len(colours) == 5
+
+
 def test_grid_mask_is_the_region_even_where_nothing_changed():
     black = np.zeros((32, 32, 3), np.uint8)
     res = GridMask(fill=0).synthesize(black, rng=0)
@@ -99,34 +111,50 @@ def test_grid_mask_is_the_region_even_where_nothing_changed():
 
 
 def test_grid_cell_larger_than_the_image_still_hides_something():
-    res = GridMask(k_values=(64,), n=3).synthesize(np.full((16, 16, 3), 50, np.uint8), rng=0)
+    res = GridMask(cell_sizes=(64,), n=3).synthesize(np.full((16, 16, 3), 50, np.uint8), rng=0)
     assert res.mask.all() and res.params["set"] == 0
 
 
-def test_grid_regions_mode(photo):
-    gen = GridMask(mode="regions", count=(2, 2), area=(0.02, 0.05), fill=255)
-    for seed in range(10):
+def test_grid_region_mode_hides_the_recorded_rectangles(photo):
+    gen = GridMask(mode="region", count=(2, 3), scale=(0.1, 0.25), fill=255)
+    counts = set()
+    for seed in range(20):
         res = gen.synthesize(photo, rng=seed)
-        assert res.params["mode"] == "regions" and len(res.params["regions"]) == 2
+        boxes = res.params["boxes"]
+        assert res.params["mode"] == "region" and 2 <= len(boxes) <= 3
+        counts.add(len(boxes))
+        expected = np.zeros((80, 96), bool)
+        for y0, x0, y1, x1 in boxes:
+            assert 0 <= y0 < y1 <= 80 and 0 <= x0 < x1 <= 96
+            assert round(0.1 * 80) <= y1 - y0 <= round(0.25 * 80)
+            assert round(0.1 * 96) <= x1 - x0 <= round(0.25 * 96)
+            expected[y0:y1, x0:x1] = True
         hidden = res.mask.astype(bool)
-        assert 0 < hidden.mean() <= 0.1 + 1e-9
+        assert np.array_equal(hidden, expected)
         assert (res.image[hidden] == 255).all() and np.array_equal(res.image[~hidden], photo[~hidden])
+    assert counts == {2, 3}
+
+
+def test_grid_region_mode_never_empty():
+    res = GridMask(mode="region", scale=(0.0, 0.0)).synthesize(np.zeros((16, 16, 3), np.uint8), rng=0)
+    assert res.mask.sum() >= 1
 
 
 @pytest.mark.parametrize(
     "kwargs",
     [
-        {"k_values": []},
-        {"k_values": [0, 4]},
-        {"k_values": 4},
+        {"cell_sizes": []},
+        {"cell_sizes": [0, 4]},
+        {"cell_sizes": 4},
         {"n": 0},
         {"fill": 256},
         {"fill": "median"},
         {"fill": True},
         {"mode": "cells"},
         {"count": (3, 1)},
-        {"area": (0.0, 2.0)},
-        {"shapes": ["star"]},
+        {"count": (0, 2)},
+        {"scale": (0.0, 2.0)},
+        {"scale": (0.5, 0.1)},
     ],
 )
 def test_grid_invalid_parameters(kwargs):
@@ -170,6 +198,18 @@ def test_stripes_draw_is_one_of_the_twelve_masks(photo):
         assert all(r == prm["width_px"] for r in runs[:-1]) and runs[-1] <= prm["width_px"]
         assert (res.image[m] == 255).all() and np.array_equal(res.image[~m], photo[~m])
     assert len(seen) == 12
+
+
+@pytest.mark.parametrize(("h", "w"), [(80, 96), (37, 53)])
+def test_stripe_bank_sets_cover_the_image_at_any_size(h, w):
+    bank = make_stripe_masks(h, w, (0.25, 0.125, 0.0625))
+    assert bank.shape == (3, 4, h, w)
+    for s, frac in enumerate((0.25, 0.125, 0.0625)):
+        v0, v1, h0, h1 = bank[s]
+        # Each direction's two phases partition the image: together they cover it, with no overlap.
+        assert (v0 | v1).all() and not (v0 & v1).any()
+        assert (h0 | h1).all() and not (h0 & h1).any()
+        assert _runs(v0[0])[0] == max(1, round(frac * w)) and _runs(h0[:, 0])[0] == max(1, round(frac * h))
 
 
 def test_stripes_options(photo):

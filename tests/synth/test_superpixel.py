@@ -59,24 +59,46 @@ def test_at_least_one_segment_is_hidden(photo):
     assert len(res.params["segments"]) == 1 and res.mask.any()
 
 
-def test_segment_mean_fill(photo):
-    gen = SuperpixelMask(fill="segment_mean")
+def test_mean_fill_is_each_superpixels_own_mean(photo):
+    gen = SuperpixelMask(fill="mean", fraction=(0.3, 0.3))
     res = gen.synthesize(photo, rng=1)
     seg = gen.segments(photo)
+    assert res.params["fill"] == "mean" and len(res.params["segments"]) >= 2
     means = segment_means(photo, seg, int(seg.max()) + 1)
     for s in res.params["segments"]:
         region = seg == s
         ref = np.rint(photo[region].mean(axis=0)).astype(np.uint8)
         assert np.array_equal(means[s], ref)
         assert (res.image[region] == ref).all()
+    hidden = res.mask.astype(bool)
+    assert np.array_equal(res.image[~hidden], photo[~hidden])
 
 
-def test_constant_fill_and_mean_fill(photo):
+def test_constant_and_random_fill(photo):
     res = SuperpixelMask(fill=200).synthesize(photo, rng=2)
     assert res.params["fill"] == [200, 200, 200] and (res.image[res.mask.astype(bool)] == 200).all()
-    res = SuperpixelMask(fill="mean").synthesize(photo, rng=2)
-    mean = np.rint(photo.reshape(-1, 3).mean(axis=0)).astype(np.uint8)
-    assert (res.image[res.mask.astype(bool)] == mean).all()
+    res = SuperpixelMask(fill="random").synthesize(photo, rng=2)
+    fill = np.array(res.params["fill"], np.uint8)
+    assert fill.shape == (3,) and (res.image[res.mask.astype(bool)] == fill).all()
+
+
+def test_count_range_overrides_fraction(photo):
+    gen = SuperpixelMask(count=(2, 4), fraction=(0.9, 1.0))
+    seg = gen.segments(photo)
+    seen = set()
+    for seed in range(20):
+        res = gen.synthesize(photo, rng=seed)
+        k = len(res.params["segments"])
+        assert 2 <= k <= 4 and "fraction" not in res.params
+        assert np.array_equal(res.mask.astype(bool), np.isin(seg, res.params["segments"]))
+        seen.add(k)
+    assert seen == {2, 3, 4}
+
+
+def test_count_is_clipped_to_the_number_of_superpixels(photo):
+    gen = SuperpixelMask(n_segments=10, count=(500, 500))
+    res = gen.synthesize(photo, rng=0)
+    assert len(res.params["segments"]) == res.params["n_labels"] and res.mask.all()
 
 
 def test_more_segments_gives_smaller_superpixels(photo):
@@ -92,6 +114,9 @@ def test_more_segments_gives_smaller_superpixels(photo):
         {"compactness": -1.0},
         {"fraction": (0.5, 0.2)},
         {"fill": "median"},
+        {"fill": "segment_mean"},
+        {"count": (3, 1)},
+        {"count": (0, 2)},
         {"slic_size": 0},
         {"max_num_iter": 0},
     ],

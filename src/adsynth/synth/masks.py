@@ -5,10 +5,10 @@ Inpainting methods hide part of a normal image and learn to restore it. Here the
 *region*, not the changed pixels (a hidden pixel that already had the fill value is still hidden, and an
 inpainting loss needs it): ``mask_is_changed_pixels = False``.
 
-* **grid** (RIAD, METHODS §4.1): a cell side ``k`` drawn from ``k_values`` (default {2, 4, 8, 16}), the
+* **grid** (RIAD, METHODS §4.1): a cell side ``k`` drawn from ``cell_sizes`` (default {2, 4, 8, 16}), the
   k×k cells randomly split into ``n`` disjoint sets (default 3), one set hidden. Every pixel belongs to
   exactly one set (:func:`make_riad_masks` returns the ``n`` complementary masks that RIAD's trainer and
-  scorer use). ``mode="regions"`` hides random rectangles/ellipses instead.
+  scorer use). ``mode="region"`` hides a few random rectangles instead.
 * **stripes** (SCADN, METHODS §4.2): stripes of width 1/4, 1/8 or 1/16 of the side, vertical or
   horizontal, in one of two phases, i.e. one of SCADN's 12 training masks; each covers half the image.
   :func:`make_stripe_masks` returns the whole bank SCADN scores with. SCADN fills with white (255).
@@ -25,12 +25,11 @@ import numpy as np
 
 from adsynth._validation import check_interval, check_positive_int
 from adsynth.errors import ConfigError
-from adsynth.synth import functional as Fn
 from adsynth.synth.base import Generator, SynthContext, SynthResult, register_generator
 
 ORIENTATIONS = ("vertical", "horizontal")
-GRID_MODES = ("grid", "regions")
-REGION_SHAPES = ("rect", "ellipse")
+GRID_MODES = ("grid", "region")
+FILL_NAMES = ("mean", "random")
 
 # ------------------------------------------------------------------ kernels
 
@@ -115,21 +114,54 @@ def make_stripe_masks(h: int, w: int, widths: Sequence[float] = (0.25, 0.125, 0.
     return out
 
 
+def random_rectangles(
+    h: int, w: int, count: int, scale: tuple[float, float], rng: np.random.Generator
+) -> tuple[np.ndarray, list[list[int]]]:
+    """Union of ``count`` random axis-aligned rectangles inside an H×W image.
+
+    Each rectangle's height and width are drawn independently, uniform in ``scale`` times the image
+    height and width (at least 1 px), and its position uniformly so that it lies fully inside the image.
+    Returns the H×W bool mask and the boxes ``[y0, x0, y1, x1]`` (end-exclusive).
+
+    Example:
+        >>> m, boxes = random_rectangles(32, 32, 2, (0.25, 0.25), np.random.default_rng(0))
+        >>> len(boxes), [b[2] - b[0] for b in boxes]
+        (2, [8, 8])
+    """
+    mask = np.zeros((h, w), bool)
+    boxes = []
+    for _ in range(count):
+        rh = min(h, max(1, int(round(rng.uniform(*scale) * h))))
+        rw = min(w, max(1, int(round(rng.uniform(*scale) * w))))
+        y0 = int(rng.integers(h - rh + 1))
+        x0 = int(rng.integers(w - rw + 1))
+        mask[y0 : y0 + rh, x0 : x0 + rw] = True
+        boxes.append([y0, x0, y0 + rh, x0 + rw])
+    return mask, boxes
+
+
 def fill_masked(image: np.ndarray, mask: np.ndarray, value: np.ndarray) -> np.ndarray:
-    """Copy of ``image`` (H×W×C) with the H×W bool ``mask`` set to ``value`` (C values or H×W×C)."""
+    """Copy of ``image`` (H×W×C) with the pixels of the H×W bool ``mask`` set to ``value``.
+
+    ``value`` is either C values (one colour for the whole mask) or K×C values, one row per masked pixel
+    in row-major order (as ``image[mask]`` lists them).
+
+    Example:
+        >>> img = np.zeros((2, 2, 1), np.uint8)
+        >>> fill_masked(img, np.eye(2, dtype=bool), np.array([9], np.uint8))[:, :, 0].tolist()
+        [[9, 0], [0, 9]]
+    """
     out = image.copy()
-    v = value if value.ndim == 3 else np.broadcast_to(value.astype(np.uint8), image.shape)
-    np.copyto(out, v, where=mask[:, :, None])
+    # Flat indices: much faster than boolean indexing of a 3-channel image.
+    out.reshape(-1, image.shape[2])[np.flatnonzero(mask)] = value
     return out
 
 
 # ------------------------------------------------------------------ parameter helpers
 
 
-def check_fill(fill: Any, extra: tuple[str, ...] = ()) -> int | str:
-    """Validate a fill: a grey level 0–255 (all channels), ``"mean"`` (the image's per-channel mean)
-    or one of ``extra``."""
-    names = ("mean", *extra)
+def check_fill(fill: Any, names: tuple[str, ...] = FILL_NAMES) -> int | str:
+    """Validate a fill: a grey level 0–255 (all channels) or one of the named fills ``names``."""
     if isinstance(fill, str):
         if fill not in names:
             raise ConfigError(f"expected `fill` to be a grey level 0-255 or one of {names}, got {fill!r}")
@@ -139,11 +171,14 @@ def check_fill(fill: Any, extra: tuple[str, ...] = ()) -> int | str:
     return int(fill)
 
 
-def fill_values(image: np.ndarray, fill: int | str) -> np.ndarray:
-    """The C fill values (uint8) of a constant or ``"mean"`` fill for ``image``."""
+def fill_values(image: np.ndarray, fill: int | str, rng: np.random.Generator) -> np.ndarray:
+    """The C uint8 fill values for ``image``: a constant grey level, ``"mean"`` (the image's rounded
+    per-channel mean) or ``"random"`` (a colour uniform in 0–255 per channel, drawn from ``rng``)."""
     c = image.shape[2]
     if fill == "mean":
         return np.rint(image.reshape(-1, c).mean(axis=0)).astype(np.uint8)
+    if fill == "random":
+        return rng.integers(0, 256, size=c).astype(np.uint8)
     return np.full(c, fill, np.uint8)
 
 
@@ -161,29 +196,31 @@ def _choices(values: Any, valid: tuple[Any, ...], name: str) -> tuple[Any, ...]:
 class GridMask(Generator):
     """RIAD grid mask: one of ``n`` random disjoint sets of k×k cells hidden (METHODS §4.1).
 
-    Per call: ``k`` uniform from ``k_values``, a random partition of the cells into ``n`` sets (drawn from
-    a sub-seed ``partition_seed`` recorded in the params, so the partition is reproducible without
+    Per call: ``k`` uniform from ``cell_sizes``, a random partition of the cells into ``n`` sets (drawn
+    from a sub-seed ``partition_seed`` recorded in the params, so the partition is reproducible without
     storing thousands of cells: ``make_riad_masks(H, W, k, n, np.random.default_rng(partition_seed))``
     rebuilds all ``n`` masks), and the hidden set ``set`` uniform among the non-empty ones.
 
-    With ``mode="regions"`` the hidden region is instead a union of ``count`` random rectangles or
-    ellipses, each of ``area`` (fraction of the image).
+    With ``mode="region"`` the hidden region is instead the union of ``count`` random rectangles whose
+    sides are ``scale`` times the image sides (:func:`random_rectangles`).
 
-    The mask is the hidden region (``mask_is_changed_pixels = False``); hidden pixels are set to ``fill``.
+    **Mask.** The mask is the hidden *region*, which is what an inpainting loss needs; a hidden pixel
+    that already had the fill value is in the mask although it did not change, so
+    ``mask_is_changed_pixels = False`` (the changed pixels are a subset of the mask).
 
     Args:
-        k_values: cell sides in pixels to draw from.
+        cell_sizes: cell sides ``k`` in pixels to draw from (RIAD: 2, 4, 8, 16).
         n: number of disjoint sets (RIAD: 3).
-        fill: grey level 0–255 or ``"mean"`` (the image's per-channel mean). RIAD multiplies by the mask: 0.
-        mode: ``"grid"`` or ``"regions"``.
-        count: (min, max) number of regions (``mode="regions"``).
-        area: (min, max) area of each region as a fraction of the image (``mode="regions"``).
-        shapes: region shapes drawn from (``rect``, ``ellipse``) (``mode="regions"``).
+        fill: grey level 0–255, ``"mean"`` (the image's per-channel mean) or ``"random"`` (a random colour
+            per call). RIAD multiplies the image by the mask, i.e. fills with 0.
+        mode: ``"grid"`` or ``"region"``.
+        count: (min, max) number of rectangles (``mode="region"``).
+        scale: (min, max) side of each rectangle as a fraction of the image side (``mode="region"``).
         p: probability inside an albumentations pipeline.
 
     Example:
         >>> img = np.full((32, 32, 3), 200, np.uint8)
-        >>> res = GridMask(k_values=(4,)).synthesize(img, rng=0)
+        >>> res = GridMask(cell_sizes=(4,)).synthesize(img, rng=0)
         >>> res.params["k"], bool(res.mask.any()), int(res.image[res.mask > 0].max())
         (4, True, 0)
     """
@@ -195,21 +232,20 @@ class GridMask(Generator):
 
     def __init__(
         self,
-        k_values: Sequence[int] = (2, 4, 8, 16),
+        cell_sizes: Sequence[int] = (2, 4, 8, 16),
         n: int = 3,
         fill: int | str = 0,
         mode: str = "grid",
         count: tuple[int, int] = (1, 3),
-        area: tuple[float, float] = (0.01, 0.08),
-        shapes: Sequence[str] = REGION_SHAPES,
+        scale: tuple[float, float] = (0.1, 0.3),
         p: float = 1.0,
     ) -> None:
         super().__init__(p=p)
-        if isinstance(k_values, (int, np.integer, str)) or not len(k_values):
+        if isinstance(cell_sizes, (int, np.integer, str)) or not len(cell_sizes):
             raise ConfigError(
-                f"expected `k_values` to be a non-empty list of positive ints, got {k_values!r}"
+                f"expected `cell_sizes` to be a non-empty list of positive ints, got {cell_sizes!r}"
             )
-        self.k_values = tuple(check_positive_int(k, "k_values[]") for k in k_values)
+        self.cell_sizes = tuple(check_positive_int(k, "cell_sizes[]") for k in cell_sizes)
         self.n = check_positive_int(n, "n")
         self.fill = check_fill(fill)
         if mode not in GRID_MODES:
@@ -219,24 +255,22 @@ class GridMask(Generator):
         if lo != int(lo) or hi != int(hi):
             raise ConfigError(f"expected `count` to be a pair of ints, got {count!r}")
         self.count = (int(lo), int(hi))
-        self.area = check_interval(area, 1e-4, 1.0, "area")
-        self.shapes = _choices(shapes, REGION_SHAPES, "shapes")
+        self.scale = check_interval(scale, 0.0, 1.0, "scale")
 
     def config(self) -> dict[str, Any]:
         return {
-            "k_values": list(self.k_values),
+            "cell_sizes": list(self.cell_sizes),
             "n": self.n,
             "fill": self.fill,
             "mode": self.mode,
             "count": list(self.count),
-            "area": list(self.area),
-            "shapes": list(self.shapes),
+            "scale": list(self.scale),
         }
 
     def generate(self, image: np.ndarray, rng: np.random.Generator, context: SynthContext) -> SynthResult:
         h, w = image.shape[:2]
         if self.mode == "grid":
-            k = self.k_values[int(rng.integers(len(self.k_values)))]
+            k = self.cell_sizes[int(rng.integers(len(self.cell_sizes)))]
             seed = int(rng.integers(2**63 - 1))
             part = grid_partition(h, w, k, self.n, np.random.default_rng(seed))
             n_cells = -(-h // k) * -(-w // k)
@@ -250,19 +284,10 @@ class GridMask(Generator):
                 "partition_seed": seed,
             }
         else:
-            regions = []
-            m = np.zeros((h, w), np.uint8)
-            for _ in range(int(rng.integers(self.count[0], self.count[1] + 1))):
-                shape = self.shapes[int(rng.integers(len(self.shapes)))]
-                r, rp = Fn.region_mask((h, w), rng, shape, float(rng.uniform(*self.area)))
-                m |= r
-                regions.append(rp)
-            if not m.any():  # a region drawn entirely off the image: hide its centre pixel
-                cy, cx = regions[0].get("center", [h / 2, w / 2])
-                m[min(h - 1, max(0, int(cy))), min(w - 1, max(0, int(cx)))] = 1
-            mask = m.astype(bool)
-            params = {"mode": "regions", "regions": regions}
-        value = fill_values(image, self.fill)
+            count = int(rng.integers(self.count[0], self.count[1] + 1))
+            mask, boxes = random_rectangles(h, w, count, self.scale, rng)
+            params = {"mode": "region", "boxes": boxes}
+        value = fill_values(image, self.fill, rng)
         params["fill"] = value.tolist()
         out = fill_masked(image, mask, value)
         return SynthResult(out, mask.astype(np.uint8), 1, params)
@@ -275,12 +300,16 @@ class StripeMask(Generator):
     Per call: a width uniform from ``widths`` (fractions of the side the stripes vary along; SCADN uses
     128, 64 and 32 px at 512 px), an orientation from ``orientations`` and a phase (0: the first stripe
     from the left/top edge is hidden, 1: its complement). With the defaults this is SCADN's training draw,
-    uniform over its 12 masks. The mask is the hidden region (``mask_is_changed_pixels = False``).
+    uniform over its 12 masks; each covers half the image.
+
+    **Mask.** The mask is the hidden *region* (what SCADN's inpainting loss weights); hidden pixels that
+    already had the fill value did not change, so ``mask_is_changed_pixels = False``.
 
     Args:
         widths: stripe widths as fractions in (0, 1] of the image side.
         orientations: subset of (``vertical``, ``horizontal``).
-        fill: grey level 0–255 or ``"mean"``; SCADN fills the hidden region with white (255).
+        fill: grey level 0–255, ``"mean"`` (image mean) or ``"random"`` (a random colour per call); SCADN
+            fills the hidden region with white (255).
         p: probability inside an albumentations pipeline.
 
     Example:
@@ -329,7 +358,7 @@ class StripeMask(Generator):
         if not mask.any():  # phase 1 of a stripe wider than the image: the first stripe instead
             phase = 0
             mask = stripe_mask(h, w, px, orientation, phase)
-        value = fill_values(image, self.fill)
+        value = fill_values(image, self.fill, rng)
         out = fill_masked(image, mask, value)
         params = {
             "width": width,

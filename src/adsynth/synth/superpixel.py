@@ -2,9 +2,10 @@
 
 SMAI segments each image into SLIC superpixels, hides a random subset and trains an inpainting network
 to restore them; at test time it hides the superpixels one at a time. The superpixel count and the
-masked fraction are not published in code (METHODS §4.3 flags them); the defaults here are ours.
+masked fraction are not published (METHODS §4.3 flags them); the defaults here are ours.
 
-The mask is the hidden region, a union of whole superpixels (``mask_is_changed_pixels = False``).
+The mask is the hidden region, a union of whole superpixels (``mask_is_changed_pixels = False``: a hidden
+pixel can already have its fill value).
 SLIC runs on a copy downscaled to ``slic_size`` px on its longer side (the labels are upscaled back), which
 keeps the generator fast enough for online use; ``slic_size=None`` segments at full resolution.
 """
@@ -17,6 +18,7 @@ import cv2
 import numpy as np
 
 from adsynth._validation import check_interval, check_positive_int, check_range
+from adsynth.errors import ConfigError
 from adsynth.synth.base import Generator, SynthContext, SynthResult, register_generator
 from adsynth.synth.masks import check_fill, fill_masked, fill_values
 
@@ -71,30 +73,52 @@ def slic_segments(
     return labels
 
 
-def segment_means(image: np.ndarray, labels: np.ndarray, n_labels: int) -> np.ndarray:
-    """(n_labels, C) uint8: the rounded mean colour of every segment of ``labels``."""
+def segment_means(pixels: np.ndarray, labels: np.ndarray, n_labels: int) -> np.ndarray:
+    """(n_labels, C) uint8: the rounded mean colour of every segment.
+
+    Args:
+        pixels: K×C (or H×W×C) pixel values.
+        labels: their K (or H×W) segment labels in ``0 .. n_labels-1``.
+        n_labels: number of segments (segments without pixels get 0).
+
+    Example:
+        >>> px = np.array([[0], [10], [7]], np.uint8)
+        >>> segment_means(px, np.array([0, 0, 1]), 2).ravel().tolist()
+        [5, 7]
+    """
+    c = pixels.shape[-1]
     flat = labels.ravel()
+    px = pixels.reshape(-1, c)
     counts = np.maximum(np.bincount(flat, minlength=n_labels), 1).astype(np.float64)
-    sums = [
-        np.bincount(flat, weights=image[:, :, i].ravel(), minlength=n_labels) for i in range(image.shape[2])
-    ]
+    sums = [np.bincount(flat, weights=px[:, i], minlength=n_labels) for i in range(c)]
     return np.rint(np.stack(sums, axis=1) / counts[:, None]).astype(np.uint8)
 
 
 @register_generator("superpixel")
 class SuperpixelMask(Generator):
-    """Hide a random subset of SLIC superpixels (SMAI).
+    """Hide a random subset of SLIC superpixels (SMAI, METHODS §4.3).
 
-    Per call: SLIC labels the image (``n_segments``, ``compactness``), then
-    ``max(1, round(U(fraction) · L))`` of its ``L`` superpixels are drawn without replacement and filled.
+    Per call: SLIC labels the image (``n_segments``, ``compactness``; deterministic, see
+    :meth:`segments`), then ``count`` of its ``L`` superpixels are drawn without replacement and filled.
+    ``count`` is uniform in the ``count`` range when one is given, else ``max(1, round(f · L))`` with ``f``
+    uniform in ``fraction``; it is clipped to ``[1, L]``.
+
+    §4.3 gives no superpixel count or masked fraction (SMAI published no code); the defaults are ours:
+    about 50 superpixels (≈ 36×36 px at 256 px), 5–20 % of them hidden.
+
+    **Mask.** The mask is the hidden region, the union of the chosen superpixels, which is what an
+    inpainting loss needs. With ``fill="mean"`` (or a constant) some hidden pixels can already have their
+    fill value and do not change, so ``mask_is_changed_pixels = False`` (changed pixels ⊆ mask).
 
     Args:
         n_segments: approximate number of superpixels (SLIC's ``n_segments``).
         compactness: SLIC's colour/space trade-off (higher: more square superpixels).
         fraction: (min, max) fraction of the superpixels hidden.
-        fill: grey level 0–255, ``"mean"`` (image mean) or ``"segment_mean"`` (each superpixel's mean
-            colour, a smooth "erased" look).
-        slic_size: longer side SLIC runs at (None: full resolution, much slower).
+        count: (min, max) number of superpixels hidden, or None to use ``fraction``.
+        fill: grey level 0–255, ``"mean"`` (each hidden superpixel takes its own mean colour: a flat,
+            "erased" look) or ``"random"`` (one random colour per call).
+        slic_size: longer side SLIC runs at (≤ 64 keeps the generator online-fast; None: full resolution,
+            much slower).
         max_num_iter: SLIC's k-means iterations.
         p: probability inside an albumentations pipeline.
 
@@ -115,6 +139,7 @@ class SuperpixelMask(Generator):
         n_segments: int = 50,
         compactness: float = 10.0,
         fraction: tuple[float, float] = (0.05, 0.2),
+        count: tuple[int, int] | None = None,
         fill: int | str = 0,
         slic_size: int | None = 40,
         max_num_iter: int = 5,
@@ -124,7 +149,14 @@ class SuperpixelMask(Generator):
         self.n_segments = check_positive_int(n_segments, "n_segments")
         self.compactness = check_range(compactness, 1e-3, 1e4, "compactness")
         self.fraction = check_interval(fraction, 0.0, 1.0, "fraction")
-        self.fill = check_fill(fill, extra=("segment_mean",))
+        if count is None:
+            self.count = None
+        else:
+            lo, hi = check_interval(count, 1, 1_000_000, "count")
+            if lo != int(lo) or hi != int(hi):
+                raise ConfigError(f"expected `count` to be a pair of ints, got {count!r}")
+            self.count = (int(lo), int(hi))
+        self.fill = check_fill(fill)
         self.slic_size = None if slic_size is None else check_positive_int(slic_size, "slic_size")
         self.max_num_iter = check_positive_int(max_num_iter, "max_num_iter")
 
@@ -133,6 +165,7 @@ class SuperpixelMask(Generator):
             "n_segments": self.n_segments,
             "compactness": self.compactness,
             "fraction": list(self.fraction),
+            "count": None if self.count is None else list(self.count),
             "fill": self.fill,
             "slic_size": self.slic_size,
             "max_num_iter": self.max_num_iter,
@@ -145,18 +178,28 @@ class SuperpixelMask(Generator):
     def generate(self, image: np.ndarray, rng: np.random.Generator, context: SynthContext) -> SynthResult:
         labels = self.segments(image)
         n_labels = int(labels.max()) + 1
-        frac = float(rng.uniform(*self.fraction))
-        count = min(n_labels, max(1, int(round(frac * n_labels))))
+        params: dict[str, Any] = {"n_labels": n_labels}
+        if self.count is None:
+            frac = float(rng.uniform(*self.fraction))
+            params["fraction"] = frac
+            count = max(1, int(round(frac * n_labels)))
+        else:
+            count = int(rng.integers(self.count[0], self.count[1] + 1))
+        count = min(n_labels, count)
         chosen = np.sort(rng.choice(n_labels, size=count, replace=False))
         lut = np.zeros(n_labels, bool)
         lut[chosen] = True
         mask = lut[labels]
-        if self.fill == "segment_mean":
-            value = segment_means(image, labels, n_labels)[labels]
-            fill: Any = "segment_mean"
+        if self.fill == "mean":
+            # Hidden superpixels are hidden whole, so their means need only the masked pixels.
+            idx = np.flatnonzero(mask)
+            hidden_labels = labels.ravel()[idx]
+            pixels = np.take(image.reshape(-1, image.shape[2]), idx, axis=0)
+            value = segment_means(pixels, hidden_labels, n_labels)[hidden_labels]
+            params["fill"] = "mean"
         else:
-            value = fill_values(image, self.fill)
-            fill = value.tolist()
+            value = fill_values(image, self.fill, rng)
+            params["fill"] = value.tolist()
+        params["segments"] = chosen.tolist()
         out = fill_masked(image, mask, value)
-        params = {"n_labels": n_labels, "fraction": frac, "segments": chosen.tolist(), "fill": fill}
         return SynthResult(out, mask.astype(np.uint8), 1, params)
