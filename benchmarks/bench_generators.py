@@ -1,20 +1,29 @@
-"""Throughput of every registered generator on one process; prints a markdown table.
+"""Throughput of every registered generator, and of ``adsynth generate`` end to end; prints two tables.
 
-Each generator is timed through :meth:`Generator.synthesize` (defect, mask and provenance included) on
-256×256 RGB images made from scikit-image's bundled photos, cycling over the images with one
-``numpy.random.Generator``. Generators that need a pool get the other photos as their pool. A generator
-module that cannot be imported is listed with a note instead of failing the run.
+Table 1: each generator is timed through :meth:`Generator.synthesize` on one process, defect, mask and
+provenance (``json.dumps`` of the drawn params) included, on 256×256 RGB images made from scikit-image's
+bundled photos, cycling over the images with one ``numpy.random.Generator``. Generators that need a pool
+get the photos as their pool. A generator module that cannot be imported is listed with a note instead
+of failing the run.
+
+Table 2: :func:`adsynth.synth.engine.generate_dataset` for a few recipes on an adsynth dataset of 256
+normal 256×256 RGB images (random crops of the photos, written once with ``DatasetWriter`` to a
+temporary folder), with 2 worker processes: reading, synthesis and the HDF5 write included.
 
 Usage:
     python benchmarks/bench_generators.py [--size 256] [--seconds 2] [--pattern "cutpaste*"]
+        [--recipes cutpaste draem] [--workers 2] [--skip-e2e]
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
+import tempfile
 import time
+from pathlib import Path
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
@@ -30,10 +39,10 @@ TARGETS = {
     "cutpaste-scar": 1300,
     "poisson": 60,
     "texture": 250,
-    "draem": 250,
     "memseg": 250,
 }
 DEFAULT_TARGET = 300
+E2E_TARGET = 250  # images per second written by `adsynth generate` with 2 workers
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "cat", "immunohistochemistry")
 
@@ -75,11 +84,69 @@ def throughput(name: str, images: list[np.ndarray], seconds: float) -> float:
     n, t0 = 0, time.perf_counter()
     while True:
         for i, img in enumerate(images):
-            gen.synthesize(img, rng, context=contexts[i])
+            res = gen.synthesize(img, rng, context=contexts[i])
+            json.dumps(res.params)  # provenance, as the engine records it
         n += len(images)
         elapsed = time.perf_counter() - t0
         if elapsed >= seconds:
             return n / elapsed
+
+
+def normal_dataset(path: Path, size: int, n: int, seed: int = 0) -> Path:
+    """Write ``n`` normal size×size RGB images (random crops and flips of the photos) to ``path``."""
+    from adsynth.data import DatasetWriter
+
+    rng = np.random.default_rng(seed)
+    sources = []
+    for name in PHOTOS:
+        img = getattr(skimage.data, name)()
+        img = img if img.ndim == 3 else np.repeat(img[:, :, None], 3, axis=2)
+        sources.append(np.ascontiguousarray(img[:, :, :3]))
+    with DatasetWriter(
+        path, height=size, width=size, channels=3, seed=seed, settings={"kind": "bench"}
+    ) as wr:
+        for i in range(n):
+            src = sources[i % len(sources)]
+            side = int(rng.integers(size // 2, min(src.shape[:2]) + 1))
+            y = int(rng.integers(src.shape[0] - side + 1))
+            x = int(rng.integers(src.shape[1] - side + 1))
+            crop = cv2.resize(src[y : y + side, x : x + side], (size, size), interpolation=cv2.INTER_AREA)
+            if rng.random() < 0.5:
+                crop = crop[:, ::-1]
+            wr.append(np.ascontiguousarray(crop), name=f"train/good/{i:03d}.png")
+    return path
+
+
+def end_to_end(recipes: list[str], size: int, n: int, workers: int) -> int:
+    """Print table 2; return the number of recipes below target or failing."""
+    from adsynth.synth.engine import generate_dataset
+
+    failures = 0
+    print(f"\n`adsynth generate`: {n} normal {size}×{size} RGB images, per_image 1, workers {workers}\n")
+    print("| recipe | samples | seconds | img/s | target | result |")
+    print("|---|---:|---:|---:|---:|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        src = normal_dataset(Path(tmp) / "normals.h5", size, n)
+        for recipe in recipes:
+            out = Path(tmp) / f"{recipe}.h5"
+            try:
+                t0 = time.perf_counter()
+                summary = generate_dataset(
+                    recipe, out, input=src, workers=workers, per_image=1, overwrite=True
+                )
+                elapsed = time.perf_counter() - t0
+            except Exception as e:
+                print(f"| {recipe} | – | – | – | {E2E_TARGET} | error: {type(e).__name__}: {e} |")
+                failures += 1
+                continue
+            rate = summary.n_written / elapsed
+            ok = rate >= E2E_TARGET
+            failures += not ok
+            print(
+                f"| {recipe} | {summary.n_written} | {elapsed:.2f} | {rate:.0f} | {E2E_TARGET} "
+                f"| {'pass' if ok else 'FAIL'} |"
+            )
+    return failures
 
 
 def main() -> None:
@@ -88,6 +155,10 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=2.0, help="time spent per generator")
     ap.add_argument("--pattern", default="*", help="shell pattern of generator names")
     ap.add_argument("--threads", type=int, default=1, help="OpenCV threads (1: one process, one core)")
+    ap.add_argument("--recipes", nargs="*", default=["cutpaste", "draem"], help="recipes of table 2")
+    ap.add_argument("--workers", type=int, default=2, help="worker processes of table 2")
+    ap.add_argument("--e2e-images", type=int, default=256, help="normal images in table 2's dataset")
+    ap.add_argument("--skip-e2e", action="store_true", help="only table 1")
     args = ap.parse_args()
     cv2.setNumThreads(args.threads)
     import_failures.update(import_modules())
@@ -113,6 +184,9 @@ def main() -> None:
     for mod, err in import_failures.items():
         print(f"| (module {mod}) | – | – | skipped, import failed: {err} |")
     print(f"\n{failures} generator(s) below target or failing")
+    if not args.skip_e2e:
+        e2e_failures = end_to_end(args.recipes, args.size, args.e2e_images, args.workers)
+        print(f"\n{e2e_failures} recipe(s) below target or failing")
 
 
 if __name__ == "__main__":
