@@ -80,16 +80,21 @@ def bench_model(name: str, size: int, batch: int, steps: int, device: torch.devi
 
     if model.fit_mode in ("gradient", "both"):
         model.train()
-        opt, _ = model.configure_optimizers(epochs=10)
+        configured = model.configure_optimizers(epochs=10)
+        multi = isinstance(configured, list)  # GANs: one (optimizer, scheduler) per network
+        opts = [o for o, _ in configured] if multi else [configured[0]]
         scaler = torch.amp.GradScaler("cuda", enabled=amp == torch.float16)
 
-        def step():
-            with _autocast(device, amp):
-                loss = model.training_step(b)["loss"]
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
+        def step():  # one training step = one update of every optimizer active in the first phase
+            for i, opt in enumerate(opts):
+                with _autocast(device, amp):
+                    out = model.training_step(b, optimizer_idx=i) if multi else model.training_step(b)
+                if out is None:
+                    continue
+                opt.zero_grad(set_to_none=True)
+                scaler.scale(out["loss"]).backward()
+                scaler.step(opt)
+                scaler.update()
 
         row["train_img_s"] = batch / _timed(step, device, 1, steps)
         if model.fit_mode == "both":  # untimed fitting pass so that the model can predict

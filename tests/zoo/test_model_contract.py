@@ -24,6 +24,10 @@ SMALL = {
     "ganomaly": {"width": 8, "latent_dim": 16},
     "fanogan": {"width": 8, "latent_dim": 16},
     "ognet": {"width": 4},
+    "riad": {"base_width": 8},
+    "scadn": {"base_width": 8, "blocks": 2, "disc_width": 8},
+    "intra": {"dim": 32, "depth": 2, "heads": 4},
+    "smai": {"base_width": 8},
 }
 
 
