@@ -34,8 +34,15 @@ def main() -> None:
     for i in range(len(test)):
         diff = np.abs(test.read_image(i).astype(np.float64) - mean).mean(axis=2)
         maps[i] = cv2.GaussianBlur(diff.astype(np.float32), (0, 0), args.sigma)
-    write_maps(args.out, maps, np.full(len(test), np.nan, np.float32), test.names, test.indices,
-               attrs={"model": "mean-image-baseline", "sigma": args.sigma}, overwrite=args.overwrite)
+    write_maps(
+        args.out,
+        maps,
+        np.full(len(test), np.nan, np.float32),
+        test.names,
+        test.indices,
+        attrs={"model": "mean-image-baseline", "sigma": args.sigma},
+        overwrite=args.overwrite,
+    )
     print(f"wrote {args.out}: {len(test)} maps")
 
 

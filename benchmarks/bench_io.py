@@ -65,7 +65,9 @@ def main() -> None:
     images = make_images(args.n, args.size)
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        print(f"## Codecs: {args.n} RGB images of {args.size}×{args.size}, random-access reads, one process\n")
+        print(
+            f"## Codecs: {args.n} RGB images of {args.size}×{args.size}, random-access reads, one process\n"
+        )
         print("| codec | file MB | write img/s | read img/s | read target 1500 |")
         print("|---|---|---|---|---|")
         for codec in ("blosc-lz4", "blosc-zstd", "lzf", "gzip", None):

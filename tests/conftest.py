@@ -21,7 +21,11 @@ def _write_png(path, img):
     import cv2
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    arr = img if img.ndim == 2 else (img[:, :, 0] if img.shape[2] == 1 else cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    arr = (
+        img
+        if img.ndim == 2
+        else (img[:, :, 0] if img.shape[2] == 1 else cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    )
     assert cv2.imwrite(str(path), arr)
 
 
@@ -39,12 +43,15 @@ def mvtec_dir(tmp_path):
     imgs = sample_images("brick", n=13, size=48, seed=1)
     k = 0
     for i in range(6):
-        _write_png(root / "train" / "good" / f"{i:03d}.png", imgs[k][1]); k += 1
+        _write_png(root / "train" / "good" / f"{i:03d}.png", imgs[k][1])
+        k += 1
     for i in range(3):
-        _write_png(root / "test" / "good" / f"{i:03d}.png", imgs[k][1]); k += 1
+        _write_png(root / "test" / "good" / f"{i:03d}.png", imgs[k][1])
+        k += 1
     for t in ("crack", "hole"):
         for i in range(2):
-            _write_png(root / "test" / t / f"{i:03d}.png", imgs[k][1]); k += 1
+            _write_png(root / "test" / t / f"{i:03d}.png", imgs[k][1])
+            k += 1
             m = np.zeros((48, 48), np.uint8)
             m[10 + i : 20 + i, 5:30] = 255
             _write_png(root / "ground_truth" / t / f"{i:03d}_mask.png", m)
@@ -66,6 +73,14 @@ def tiny_dataset(tmp_path):
             if i >= 6:
                 mask[4:12, 4:12] = 1
                 label, dtype = 1, "crack"
-            w.append(img, mask, label=label, defect_type=dtype, split=split, name=f"img{i}.png",
-                     source=f"img{i}.png", provenance={"i": i})
+            w.append(
+                img,
+                mask,
+                label=label,
+                defect_type=dtype,
+                split=split,
+                name=f"img{i}.png",
+                source=f"img{i}.png",
+                provenance={"i": i},
+            )
     return p

@@ -79,15 +79,19 @@ def test_import_info_preview_export(tmp_path, mvtec_dir):
 
 def test_errors_are_one_line_with_exit_codes(tmp_path, mvtec_dir):
     r = CliRunner()
-    res = r.invoke(cli, ["dataset", "import", "--input", str(tmp_path / "nope"), "--out", str(tmp_path / "x.h5")])
+    res = r.invoke(
+        cli, ["dataset", "import", "--input", str(tmp_path / "nope"), "--out", str(tmp_path / "x.h5")]
+    )
     assert res.exit_code == 1 and res.output.strip().count("\n") == 0 and "nope" in res.output
     assert "Traceback" not in res.output
     out = tmp_path / "a.h5"
     assert r.invoke(cli, ["dataset", "import", "--input", str(mvtec_dir), "--out", str(out)]).exit_code == 0
     res = r.invoke(cli, ["dataset", "import", "--input", str(mvtec_dir), "--out", str(out)])
     assert res.exit_code == 2 and "--overwrite" in res.output
-    res = r.invoke(cli, ["dataset", "import", "--input", str(mvtec_dir), "--out", str(out), "--size", "abc",
-                         "--overwrite"])
+    res = r.invoke(
+        cli,
+        ["dataset", "import", "--input", str(mvtec_dir), "--out", str(out), "--size", "abc", "--overwrite"],
+    )
     assert res.exit_code == 2 and "size" in res.output
     junk = tmp_path / "junk.h5"
     junk.write_bytes(b"junk")

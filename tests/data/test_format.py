@@ -25,8 +25,16 @@ def _rows(n, c=3, seed=0):
 def _write(path, n=10, c=3, **kw):
     with DatasetWriter(path, height=16, width=20, channels=c, seed=7, settings={"a": 1}, **kw) as w:
         for img, mask, i in _rows(n, c):
-            w.append(img, mask, label=i % 2, defect_type="good" if i % 2 == 0 else f"t{i % 3}",
-                     split=F.SPLITS[i % 3], name=f"n{i}", source=f"s{i}", provenance={"i": i, "x": [1, 2]})
+            w.append(
+                img,
+                mask,
+                label=i % 2,
+                defect_type="good" if i % 2 == 0 else f"t{i % 3}",
+                split=F.SPLITS[i % 3],
+                name=f"n{i}",
+                source=f"s{i}",
+                provenance={"i": i, "x": [1, 2]},
+            )
     return path
 
 
@@ -35,7 +43,7 @@ def test_round_trip(tmp_path, c):
     p = _write(tmp_path / "d.h5", c=c)
     ds = DatasetReader(p)
     assert len(ds) == 10 and ds.shape == (16, 20, c)
-    for (img, mask, i), k in zip(_rows(10, c), range(10)):
+    for (img, mask, i), k in zip(_rows(10, c), range(10), strict=False):
         item = ds[k]
         np.testing.assert_array_equal(item["image"], img)
         np.testing.assert_array_equal(item["mask"], mask)
@@ -107,12 +115,12 @@ def test_interrupted_write_leaves_no_complete_file_and_resumes(tmp_path):
         DatasetReader(p)
     w = DatasetWriter(p, height=16, width=20, channels=3, seed=1, resume=True)
     assert w.committed == 7  # the buffered rows were committed on the way out
-    for img, mask, i in list(_rows(10))[w.committed:]:
+    for img, mask, i in list(_rows(10))[w.committed :]:
         w.append(img, mask, name=f"n{i}")
     w.close()
     ds = DatasetReader(p)
     assert ds.names == [f"n{i}" for i in range(10)]
-    for (img, _, _), k in zip(_rows(10), range(10)):
+    for (img, _, _), k in zip(_rows(10), range(10), strict=False):
         np.testing.assert_array_equal(ds[k]["image"], img)
     assert not partial_path(p).exists()
 

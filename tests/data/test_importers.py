@@ -84,8 +84,12 @@ def test_corrupt_file_named_and_skip_bad(tmp_path, photo):
 def test_mvtec_layout_keeps_types_and_binary_masks(tmp_path, mvtec_dir):
     s = import_dataset(mvtec_dir, tmp_path / "m.h5", size=(24, 40))
     assert s.settings["importer"] == "mvtec"
-    assert s.counts == {("train", "good", 0): 6, ("test", "good", 0): 3, ("test", "crack", 1): 2,
-                        ("test", "hole", 1): 2}
+    assert s.counts == {
+        ("train", "good", 0): 6,
+        ("test", "good", 0): 3,
+        ("test", "crack", 1): 2,
+        ("test", "hole", 1): 2,
+    }
     ds = DatasetReader(s.path, label="anomalous")
     for i in range(len(ds)):
         m = ds[i]["mask"]
@@ -142,9 +146,15 @@ def test_export_names_cannot_escape(tmp_path):
 
     p = tmp_path / "evil.h5"
     with DatasetWriter(p, height=8, width=8, channels=1) as w:
-        w.append(np.zeros((8, 8, 1), np.uint8), name="../../etc/passwd", defect_type="../../x", label=1,
-                 mask=np.ones((8, 8), np.uint8), split="test")
-    export_mvtec(p, tmp_path / "out" )
+        w.append(
+            np.zeros((8, 8, 1), np.uint8),
+            name="../../etc/passwd",
+            defect_type="../../x",
+            label=1,
+            mask=np.ones((8, 8), np.uint8),
+            split="test",
+        )
+    export_mvtec(p, tmp_path / "out")
     files = [f for f in (tmp_path / "out").rglob("*") if f.is_file()]
     assert files and all((tmp_path / "out") in f.resolve().parents for f in files)
     assert not (tmp_path / "etc").exists()

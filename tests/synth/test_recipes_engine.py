@@ -16,8 +16,19 @@ from adsynth.synth.engine import generate_dataset
 from adsynth.synth.recipes import RECIPES, list_recipes, load_recipe
 
 PRESETS = [
-    "noise", "erasure", "grid", "stripes", "cutpaste", "cutpaste-scar", "cutpaste-3way", "poisson", "draem",
-    "memseg", "ognet", "superpixel", "mixed",
+    "noise",
+    "erasure",
+    "grid",
+    "stripes",
+    "cutpaste",
+    "cutpaste-scar",
+    "cutpaste-3way",
+    "poisson",
+    "draem",
+    "memseg",
+    "ognet",
+    "superpixel",
+    "mixed",
 ]
 
 
@@ -142,12 +153,27 @@ def test_cli_generate_and_recipes(tmp_path, normals):
     r = CliRunner().invoke(cli, ["recipes"])
     assert r.exit_code == 0 and all(f"| {p} |" in r.output for p in PRESETS)
     out = tmp_path / "g.h5"
-    r = CliRunner().invoke(cli, ["generate", "--recipe", "grid", "--input", str(normals), "--out", str(out),
-                                 "--per-image", "2", "--workers", "2"])
+    r = CliRunner().invoke(
+        cli,
+        [
+            "generate",
+            "--recipe",
+            "grid",
+            "--input",
+            str(normals),
+            "--out",
+            str(out),
+            "--per-image",
+            "2",
+            "--workers",
+            "2",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "12 samples" in r.output
-    r = CliRunner().invoke(cli, ["generate", "--recipe", "gird", "--input", str(normals), "--out",
-                                 str(tmp_path / "x.h5")])
+    r = CliRunner().invoke(
+        cli, ["generate", "--recipe", "gird", "--input", str(normals), "--out", str(tmp_path / "x.h5")]
+    )
     assert r.exit_code == 2 and "grid" in r.output and "Traceback" not in r.output
 
 

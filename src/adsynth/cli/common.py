@@ -10,9 +10,18 @@ seed_option = click.option("--seed", type=int, default=0, show_default=True, hel
 
 def split_filter_options(fn):
     """--split / --label / --defect-type filters of the dataset reader."""
-    fn = click.option("--defect-type", "defect_type", multiple=True, help="Keep only this defect type (repeatable).")(fn)
-    fn = click.option("--label", type=click.Choice(["normal", "anomalous"]), default=None, help="Keep only this label.")(fn)
-    fn = click.option("--split", type=click.Choice(["train", "val", "test"]), multiple=True, help="Keep only this split (repeatable).")(fn)
+    fn = click.option(
+        "--defect-type", "defect_type", multiple=True, help="Keep only this defect type (repeatable)."
+    )(fn)
+    fn = click.option(
+        "--label", type=click.Choice(["normal", "anomalous"]), default=None, help="Keep only this label."
+    )(fn)
+    fn = click.option(
+        "--split",
+        type=click.Choice(["train", "val", "test"]),
+        multiple=True,
+        help="Keep only this split (repeatable).",
+    )(fn)
     return fn
 
 

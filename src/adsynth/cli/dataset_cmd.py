@@ -13,28 +13,80 @@ def dataset() -> None:
 
 
 @dataset.command("import")
-@click.option("--input", "input_", required=True, type=click.Path(), help="Folder of images or an MVTec AD category.")
+@click.option(
+    "--input", "input_", required=True, type=click.Path(), help="Folder of images or an MVTec AD category."
+)
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Dataset file to write (.h5).")
-@click.option("--size", default=None, help="Resize to N×N or HxW (e.g. 256 or 256x320). Default: keep (all images must match).")
-@click.option("--resize", type=click.Choice(["stretch", "pad", "crop"]), default="stretch", show_default=True, help="Resize policy.")
-@click.option("--color", type=click.Choice(["auto", "gray", "rgb"]), default="auto", show_default=True, help="Colour mode.")
-@click.option("--layout", type=click.Choice(["auto", "folder", "mvtec"]), default="auto", show_default=True, help="Input layout.")
-@click.option("--split", type=click.Choice(["train", "val", "test"]), default="train", show_default=True, help="Split of a plain folder's images.")
-@click.option("--val-fraction", type=float, default=0.0, show_default=True, help="Fraction of normal training images moved to val.")
+@click.option(
+    "--size",
+    default=None,
+    help="Resize to N×N or HxW (e.g. 256 or 256x320). Default: keep (all images must match).",
+)
+@click.option(
+    "--resize",
+    type=click.Choice(["stretch", "pad", "crop"]),
+    default="stretch",
+    show_default=True,
+    help="Resize policy.",
+)
+@click.option(
+    "--color",
+    type=click.Choice(["auto", "gray", "rgb"]),
+    default="auto",
+    show_default=True,
+    help="Colour mode.",
+)
+@click.option(
+    "--layout",
+    type=click.Choice(["auto", "folder", "mvtec"]),
+    default="auto",
+    show_default=True,
+    help="Input layout.",
+)
+@click.option(
+    "--split",
+    type=click.Choice(["train", "val", "test"]),
+    default="train",
+    show_default=True,
+    help="Split of a plain folder's images.",
+)
+@click.option(
+    "--val-fraction",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Fraction of normal training images moved to val.",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the validation selection.")
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True, help="Decoding threads.")
 @click.option("--skip-bad", is_flag=True, help="Skip unreadable images and list them instead of failing.")
 @overwrite_option
-def import_cmd(input_, out, size, resize, color, layout, split, val_fraction, seed, workers, skip_bad, overwrite):
+def import_cmd(
+    input_, out, size, resize, color, layout, split, val_fraction, seed, workers, skip_bad, overwrite
+):
     """Import a folder of photos or an MVTec AD category into a dataset."""
     from adsynth.data.importers import import_dataset
 
     with Progress(None, "import") as bar:
-        s = import_dataset(input_, out, size=size, resize=resize, color=color, layout=layout, split=split,
-                           val_fraction=val_fraction, seed=seed, skip_bad=skip_bad, overwrite=overwrite,
-                           workers=workers, progress=bar)
-    click.echo(f"wrote {s.path}: {s.n_written} images ({s.settings['importer']} layout, "
-               f"{s.settings['size'][0]}×{s.settings['size'][1]} {s.settings['color_mode']})")
+        s = import_dataset(
+            input_,
+            out,
+            size=size,
+            resize=resize,
+            color=color,
+            layout=layout,
+            split=split,
+            val_fraction=val_fraction,
+            seed=seed,
+            skip_bad=skip_bad,
+            overwrite=overwrite,
+            workers=workers,
+            progress=bar,
+        )
+    click.echo(
+        f"wrote {s.path}: {s.n_written} images ({s.settings['importer']} layout, "
+        f"{s.settings['size'][0]}×{s.settings['size'][1]} {s.settings['color_mode']})"
+    )
     click.echo(_counts_table(s.counts))
     if s.skipped:
         click.echo(f"skipped {len(s.skipped)} file(s):", err=True)
@@ -73,18 +125,28 @@ def info_cmd(path, as_json):
         "seed": ds.seed,
         "settings": ds.settings,
         "file_mb": round(os.path.getsize(path) / 2**20, 2),
-        "counts": [{"split": s, "defect_type": t, "label": lab, "images": n}
-                   for (s, t, lab), n in sorted(ds.counts().items())],
+        "counts": [
+            {"split": s, "defect_type": t, "label": lab, "images": n}
+            for (s, t, lab), n in sorted(ds.counts().items())
+        ],
     }
     if as_json:
         click.echo(json.dumps(info, indent=2))
         return
-    click.echo(f"{path}: adsynth dataset v{info['format_version']} (written by adsynth {info['adsynth_version']}, "
-               f"{info['created']})")
+    click.echo(
+        f"{path}: adsynth dataset v{info['format_version']} (written by adsynth {info['adsynth_version']}, "
+        f"{info['created']})"
+    )
     h, w, c = ds.shape
-    click.echo(f"{len(ds)} images of {h}×{w}, {info['color_mode']} ({c} channel{'s' if c > 1 else ''}), "
-               f"{info['file_mb']} MB, seed {ds.seed}")
-    kind = ds.settings.get("importer") or ds.settings.get("recipe", {}).get("name") if isinstance(ds.settings, dict) else None
+    click.echo(
+        f"{len(ds)} images of {h}×{w}, {info['color_mode']} ({c} channel{'s' if c > 1 else ''}), "
+        f"{info['file_mb']} MB, seed {ds.seed}"
+    )
+    kind = (
+        ds.settings.get("importer") or ds.settings.get("recipe", {}).get("name")
+        if isinstance(ds.settings, dict)
+        else None
+    )
     if kind:
         click.echo(f"produced by: {kind}")
     click.echo(_counts_table(ds.counts()))
@@ -93,9 +155,13 @@ def info_cmd(path, as_json):
 @dataset.command("preview")
 @click.argument("path", type=click.Path())
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="PNG contact sheet to write.")
-@click.option("-n", "--num", "n", type=click.IntRange(1, 1000), default=24, show_default=True, help="Samples to show.")
+@click.option(
+    "-n", "--num", "n", type=click.IntRange(1, 1000), default=24, show_default=True, help="Samples to show."
+)
 @click.option("--cols", type=click.IntRange(1, 50), default=6, show_default=True, help="Columns.")
-@click.option("--tile", type=click.IntRange(32, 1024), default=160, show_default=True, help="Tile size in pixels.")
+@click.option(
+    "--tile", type=click.IntRange(32, 1024), default=160, show_default=True, help="Tile size in pixels."
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sample selection.")
 @split_filter_options
 @overwrite_option
@@ -103,14 +169,24 @@ def preview_cmd(path, out, n, cols, tile, seed, split, label, defect_type, overw
     """Write a contact sheet PNG with masks overlaid (every defect type represented)."""
     from adsynth.data.preview import contact_sheet
 
-    p = contact_sheet(path, out, n=n, cols=cols, tile=tile, seed=seed, overwrite=overwrite,
-                      **filters(split, label, defect_type))
+    p = contact_sheet(
+        path,
+        out,
+        n=n,
+        cols=cols,
+        tile=tile,
+        seed=seed,
+        overwrite=overwrite,
+        **filters(split, label, defect_type),
+    )
     click.echo(f"wrote {p}")
 
 
 @dataset.command("export")
 @click.argument("path", type=click.Path())
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder to write (MVTec AD layout).")
+@click.option(
+    "--out", required=True, type=click.Path(file_okay=False), help="Folder to write (MVTec AD layout)."
+)
 @split_filter_options
 @overwrite_option
 def export_cmd(path, out, split, label, defect_type, overwrite):

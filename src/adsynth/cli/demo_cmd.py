@@ -8,12 +8,26 @@ import click
 
 
 @click.command("demo")
-@click.option("--out", default="adsynth-demo", show_default=True, type=click.Path(file_okay=False),
-              help="Folder for every file the demo writes.")
-@click.option("--sample", type=click.Choice(["brick", "grass", "gravel", "coffee", "tissue"]), default="brick",
-              show_default=True, help="Bundled sample standing in for a factory's photos.")
-@click.option("--model", default="patchcore", show_default=True, help="Zoo model to train (see `adsynth models`).")
-@click.option("--epochs", type=click.IntRange(1), default=None, help="Training epochs (default: the demo's per model).")
+@click.option(
+    "--out",
+    default="adsynth-demo",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Folder for every file the demo writes.",
+)
+@click.option(
+    "--sample",
+    type=click.Choice(["brick", "grass", "gravel", "coffee", "tissue"]),
+    default="brick",
+    show_default=True,
+    help="Bundled sample standing in for a factory's photos.",
+)
+@click.option(
+    "--model", default="patchcore", show_default=True, help="Zoo model to train (see `adsynth models`)."
+)
+@click.option(
+    "--epochs", type=click.IntRange(1), default=None, help="Training epochs (default: the demo's per model)."
+)
 @click.option("--size", type=click.IntRange(32, 512), default=128, show_default=True, help="Image size.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:i.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
@@ -46,8 +60,16 @@ def demo(out, sample, model, epochs, size, device, seed, overwrite):
     write_sample_dataset(train_h5, sample, n=64, size=size, seed=seed, overwrite=overwrite)
     write_sample_dataset(held_h5, sample, n=64, size=size, seed=seed + 1000, overwrite=overwrite)
     click.echo(f"[2/5] synthetic test set (recipe 'mixed', 30 % normal) → {test_h5}")
-    generate_dataset("mixed", test_h5, input=held_h5, split="test", normal_fraction=0.3, per_image=1,
-                     seed=seed + 1, overwrite=overwrite)
+    generate_dataset(
+        "mixed",
+        test_h5,
+        input=held_h5,
+        split="test",
+        normal_fraction=0.3,
+        per_image=1,
+        seed=seed + 1,
+        overwrite=overwrite,
+    )
     contact_sheet(test_h5, root / "test_preview.png", n=24, overwrite=True)
     hp: dict = {}
     params = model_hparams(model) or {}
@@ -55,9 +77,23 @@ def demo(out, sample, model, epochs, size, device, seed, overwrite):
         hp["pretrained"] = False  # offline: no ImageNet weights to download
     if "backbone" in params:
         hp["backbone"] = "resnet18"
-    click.echo(f"[3/5] training {model} on {train_h5} ({'random-init backbone, ' if hp else ''}device {device})")
-    res = train(TrainConfig(model=model, data=train_h5, out=root / "run", epochs=epochs, image_size=size,
-                            device=device, hparams=hp, seed=seed, overwrite=True, workers=2))
+    click.echo(
+        f"[3/5] training {model} on {train_h5} ({'random-init backbone, ' if hp else ''}device {device})"
+    )
+    res = train(
+        TrainConfig(
+            model=model,
+            data=train_h5,
+            out=root / "run",
+            epochs=epochs,
+            image_size=size,
+            device=device,
+            hparams=hp,
+            seed=seed,
+            overwrite=True,
+            workers=2,
+        )
+    )
     click.echo(f"[4/5] predicting the test set → {root / 'maps.h5'}")
     predict_dataset(res.checkpoint, test_h5, root / "maps.h5", split="test", device=device, overwrite=True)
     click.echo(f"[5/5] evaluating per defect type → {root / 'report'}/")

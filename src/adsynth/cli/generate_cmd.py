@@ -9,39 +9,103 @@ from adsynth.cli.common import Progress, overwrite_option
 
 @click.command("generate")
 @click.option("--recipe", required=True, help="Recipe name (see `adsynth recipes`) or a YAML recipe file.")
-@click.option("--input", "input_", type=click.Path(), default=None,
-              help="Dataset (.h5) or folder of normal photos. Default: bundled sample images.")
+@click.option(
+    "--input",
+    "input_",
+    type=click.Path(),
+    default=None,
+    help="Dataset (.h5) or folder of normal photos. Default: bundled sample images.",
+)
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Dataset file to write (.h5).")
-@click.option("--size", default=None, help="Output size N or HxW. Default: the input's size (128 for samples).")
-@click.option("--per-image", type=click.IntRange(1, 10000), default=1, show_default=True,
-              help="Synthetic samples per source image.")
+@click.option(
+    "--size", default=None, help="Output size N or HxW. Default: the input's size (128 for samples)."
+)
+@click.option(
+    "--per-image",
+    type=click.IntRange(1, 10000),
+    default=1,
+    show_default=True,
+    help="Synthetic samples per source image.",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same bytes).")
-@click.option("--workers", type=click.IntRange(1, 256), default=1, show_default=True, help="Worker processes.")
-@click.option("--split", type=click.Choice(["train", "val", "test"]), default="train", show_default=True,
-              help="Split written for the generated samples.")
-@click.option("--source-split", type=click.Choice(["train", "val", "test", "all"]), default="train",
-              show_default=True, help="Split of a dataset's normal images used as sources.")
-@click.option("--normal-fraction", type=click.FloatRange(0, 1, max_open=True), default=None,
-              help="Override the recipe's fraction of samples left normal.")
-@click.option("--textures", type=click.Path(file_okay=False), default=None,
-              help="Folder of texture images (e.g. DTD) for texture-based recipes.")
-@click.option("--sample", type=click.Choice(["brick", "grass", "gravel", "coffee", "tissue"]), default="brick",
-              show_default=True, help="Bundled sample used without --input.")
+@click.option(
+    "--workers", type=click.IntRange(1, 256), default=1, show_default=True, help="Worker processes."
+)
+@click.option(
+    "--split",
+    type=click.Choice(["train", "val", "test"]),
+    default="train",
+    show_default=True,
+    help="Split written for the generated samples.",
+)
+@click.option(
+    "--source-split",
+    type=click.Choice(["train", "val", "test", "all"]),
+    default="train",
+    show_default=True,
+    help="Split of a dataset's normal images used as sources.",
+)
+@click.option(
+    "--normal-fraction",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=None,
+    help="Override the recipe's fraction of samples left normal.",
+)
+@click.option(
+    "--textures",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder of texture images (e.g. DTD) for texture-based recipes.",
+)
+@click.option(
+    "--sample",
+    type=click.Choice(["brick", "grass", "gravel", "coffee", "tissue"]),
+    default="brick",
+    show_default=True,
+    help="Bundled sample used without --input.",
+)
 @click.option("--limit", type=click.IntRange(1), default=None, help="Use at most this many source images.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run (same settings and seed).")
 @overwrite_option
-def generate(recipe, input_, out, size, per_image, seed, workers, split, source_split, normal_fraction, textures,
-             sample, limit, resume, overwrite):
+def generate(
+    recipe,
+    input_,
+    out,
+    size,
+    per_image,
+    seed,
+    workers,
+    split,
+    source_split,
+    normal_fraction,
+    textures,
+    sample,
+    limit,
+    resume,
+    overwrite,
+):
     """Synthesise defects with a recipe and write a dataset with masks and provenance."""
     from adsynth.synth.engine import generate_dataset
 
     with Progress(None, f"generate {recipe}") as bar:
         try:
             s = generate_dataset(
-                recipe, out, input=input_, size=size, per_image=per_image, seed=seed, workers=workers,
-                split=split, source_split=None if source_split == "all" else source_split,
-                normal_fraction=normal_fraction, textures=textures, sample=sample, limit=limit, resume=resume,
-                overwrite=overwrite, progress=bar,
+                recipe,
+                out,
+                input=input_,
+                size=size,
+                per_image=per_image,
+                seed=seed,
+                workers=workers,
+                split=split,
+                source_split=None if source_split == "all" else source_split,
+                normal_fraction=normal_fraction,
+                textures=textures,
+                sample=sample,
+                limit=limit,
+                resume=resume,
+                overwrite=overwrite,
+                progress=bar,
             )
         except KeyboardInterrupt:
             raise click.ClickException(

@@ -42,8 +42,9 @@ def translate_errors(fn):
     try:
         return fn()
     except AdsynthError as e:
-        raise CommandError(str(e).splitlines()[0] if str(e) else type(e).__name__,
-                           2 if isinstance(e, UsageError) else 1) from None
+        raise CommandError(
+            str(e).splitlines()[0] if str(e) else type(e).__name__, 2 if isinstance(e, UsageError) else 1
+        ) from None
 
 
 class LazyGroup(click.Group):

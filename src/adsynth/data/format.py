@@ -63,6 +63,7 @@ def codec_kwargs(codec: str | None) -> dict[str, Any]:
 
     raise ConfigError(f"unknown codec {codec!r} (valid: {', '.join(CODECS)})")
 
+
 ROOT_ATTRS = (
     "format",
     "format_version",

@@ -45,7 +45,11 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     if img.dtype == np.uint16:
         img = ((img.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
     elif img.dtype in (np.float32, np.float64):
-        img = np.clip(np.nan_to_num(img) * (255.0 if img.max() <= 1.0 else 1.0), 0, 255).round().astype(np.uint8)
+        img = (
+            np.clip(np.nan_to_num(img) * (255.0 if img.max() <= 1.0 else 1.0), 0, 255)
+            .round()
+            .astype(np.uint8)
+        )
     elif img.dtype != np.uint8:
         raise DataError(f"{p}: unsupported pixel type {img.dtype}")
     if img.ndim == 2:

@@ -114,7 +114,9 @@ def _decode(item: ImportItem) -> tuple[np.ndarray, np.ndarray | None]:
     if item.mask_path is not None:
         mask = read_mask(item.mask_path)
         if mask.shape != img.shape[:2]:
-            raise DataError(f"{item.mask_path}: mask size {mask.shape} differs from its image {img.shape[:2]}")
+            raise DataError(
+                f"{item.mask_path}: mask size {mask.shape} differs from its image {img.shape[:2]}"
+            )
     return img, mask
 
 
@@ -135,7 +137,7 @@ def _decode_all(items: list[ImportItem], workers: int) -> Iterator[tuple[ImportI
         step = 64
         for s in range(0, len(items), step):
             chunk = items[s : s + step]
-            yield from zip(chunk, ex.map(job, chunk))
+            yield from zip(chunk, ex.map(job, chunk), strict=True)
 
 
 def import_dataset(
@@ -198,7 +200,9 @@ def import_dataset(
     else:
         items = scan_folder(root, split)
     if not items:
-        raise DataError(f"{root}: no images found ({', '.join(e.lstrip('.') for e in ('.png', '.jpg', '.bmp', '.tif'))})")
+        raise DataError(
+            f"{root}: no images found ({', '.join(e.lstrip('.') for e in ('.png', '.jpg', '.bmp', '.tif'))})"
+        )
     if val_fraction > 0:
         normal_train = [i for i, it in enumerate(items) if it.split == "train" and it.label == 0]
         rng = np.random.default_rng(seed)
@@ -244,8 +248,9 @@ def import_dataset(
         yield from head
         yield from decoded
 
-    writer = DatasetWriter(out, height=hw[0], width=hw[1], channels=channels, seed=seed, settings=settings,
-                           overwrite=overwrite)
+    writer = DatasetWriter(
+        out, height=hw[0], width=hw[1], channels=channels, seed=seed, settings=settings, overwrite=overwrite
+    )
     try:
         done = 0
         for it, res in chained():
@@ -258,19 +263,30 @@ def import_dataset(
             img, mask = res
             orig = img.shape[:2]
             if target is None and orig != tuple(hw):
-                msg = (f"{it.path}: size {orig[0]}×{orig[1]} differs from {hw[0]}×{hw[1]} of the first image; "
-                       "pass --size to resize all images")
+                msg = (
+                    f"{it.path}: size {orig[0]}×{orig[1]} differs from {hw[0]}×{hw[1]} of the first image; "
+                    "pass --size to resize all images"
+                )
                 raise DataError(msg)
             if target is not None:
                 img, mask = fit(img, mask, target, resize)
             img = to_mode(img, channels)
             label = it.label
             writer.append(
-                img, mask, label=label, defect_type=it.defect_type, split=it.split, name=it.name,
+                img,
+                mask,
+                label=label,
+                defect_type=it.defect_type,
+                split=it.split,
+                name=it.name,
                 source=it.name,
-                provenance={"importer": layout, "file": it.name, "original_size": list(orig),
-                            "mask_file": it.mask_path.relative_to(root).as_posix() if it.mask_path else None,
-                            "mask_empty_after_resize": bool(label and mask is not None and not mask.any())},
+                provenance={
+                    "importer": layout,
+                    "file": it.name,
+                    "original_size": list(orig),
+                    "mask_file": it.mask_path.relative_to(root).as_posix() if it.mask_path else None,
+                    "mask_empty_after_resize": bool(label and mask is not None and not mask.any()),
+                },
             )
             if progress is not None:
                 progress(done)

@@ -74,7 +74,9 @@ def contact_sheet(
         y, x = r * (tile + cap), c * tile
         sheet[y + cap : y + cap + tile, x : x + tile] = img
         text = f"{item['defect_type']}" + (f" L{item['label']}" if item["label"] else "")
-        cv2.putText(sheet, text[:22], (x + 3, y + 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(
+            sheet, text[:22], (x + 3, y + 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA
+        )
     ds.close()
     ok, buf = cv2.imencode(".png", sheet[:, :, ::-1])
     if not ok:

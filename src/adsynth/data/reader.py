@@ -70,7 +70,9 @@ class DatasetReader:
             F.check_file(f, str(self.path))
             if not bool(f.attrs.get("complete", False)):
                 raise FormatError(f"{self.path}: the write that produced this file did not finish")
-            self.attrs = {k: (F.decode_str(v) if isinstance(v, (bytes, str)) else v) for k, v in f.attrs.items()}
+            self.attrs = {
+                k: (F.decode_str(v) if isinstance(v, (bytes, str)) else v) for k, v in f.attrs.items()
+            }
             self.shape: tuple[int, int, int] = tuple(int(s) for s in f[F.IMAGES].shape[1:])  # type: ignore
             self._labels = f[F.LABELS][()].astype(np.int64)
             self._type_codes = f[F.DEFECT_TYPE][()].astype(np.int64)
@@ -141,7 +143,7 @@ class DatasetReader:
 
     def counts(self) -> Counter:
         """Sample counts per (split, defect type, label) of the selected rows."""
-        return Counter(zip(self.splits, self.defect_types, self.labels.tolist()))
+        return Counter(zip(self.splits, self.defect_types, self.labels.tolist(), strict=True))
 
     # ------------------------------------------------------------------ data access
     def _h5(self) -> Any:

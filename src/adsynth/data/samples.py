@@ -31,7 +31,9 @@ def sample_source(name: str) -> np.ndarray:
     return np.ascontiguousarray(img[:, :, :3]).astype(np.uint8)
 
 
-def sample_images(name: str = "brick", n: int = 32, size: int = 128, seed: int = 0) -> list[tuple[str, np.ndarray]]:
+def sample_images(
+    name: str = "brick", n: int = 32, size: int = 128, seed: int = 0
+) -> list[tuple[str, np.ndarray]]:
     """``n`` seeded crops (with flips) of the bundled image ``name``, resized to ``size``×``size``.
 
     Example:
@@ -56,17 +58,18 @@ def sample_images(name: str = "brick", n: int = 32, size: int = 128, seed: int =
     return out
 
 
-def write_sample_dataset(out, name: str = "brick", n: int = 32, size: int = 128, seed: int = 0,
-                         overwrite: bool = False):
+def write_sample_dataset(
+    out, name: str = "brick", n: int = 32, size: int = 128, seed: int = 0, overwrite: bool = False
+):
     """Write the bundled sample images as a dataset of normal training images."""
     from adsynth.data.writer import DatasetWriter
 
     imgs = sample_images(name, n, size, seed)
     c = imgs[0][1].shape[2]
     settings = {"importer": "samples", "sample": name, "n": n, "size": [size, size]}
-    with DatasetWriter(out, height=size, width=size, channels=c, seed=seed, settings=settings,
-                       overwrite=overwrite) as w:
+    with DatasetWriter(
+        out, height=size, width=size, channels=c, seed=seed, settings=settings, overwrite=overwrite
+    ) as w:
         for fname, img in imgs:
-            w.append(img, name=fname, source=f"skimage.data.{SAMPLES[name][0]}",
-                     provenance={"sample": name})
+            w.append(img, name=fname, source=f"skimage.data.{SAMPLES[name][0]}", provenance={"sample": name})
     return out

@@ -97,7 +97,9 @@ class DatasetWriter:
             try:
                 self._f = F.h5_open(self.tmp, "r+")
             except OSError as e:
-                raise DataError(f"cannot resume: {self.tmp} is unreadable ({e}); delete it and start again") from None
+                raise DataError(
+                    f"cannot resume: {self.tmp} is unreadable ({e}); delete it and start again"
+                ) from None
             F.check_file(self._f, str(self.tmp))
             old = F.decode_str(self._f.attrs.get("settings", "{}"))
             old_seed = F.load_json_attr(self._f, "seed")
@@ -149,7 +151,9 @@ class DatasetWriter:
         f.attrs["n_committed"] = 0
         codec = F.codec_kwargs(compression)
         f.attrs["codec"] = compression or "none"
-        f.create_dataset(F.IMAGES, (0, h, w, c), np.uint8, maxshape=(None, h, w, c), chunks=(1, h, w, c), **codec)
+        f.create_dataset(
+            F.IMAGES, (0, h, w, c), np.uint8, maxshape=(None, h, w, c), chunks=(1, h, w, c), **codec
+        )
         f.create_dataset(F.MASKS, (0, h, w), np.uint8, maxshape=(None, h, w), chunks=(1, h, w), **codec)
         for name, dt in ((F.LABELS, np.uint8), (F.DEFECT_TYPE, np.uint16), (F.SPLIT, np.uint8)):
             f.create_dataset(name, (0,), dt, maxshape=(None,), chunks=(4096,))
@@ -190,7 +194,9 @@ class DatasetWriter:
         if image.ndim == 2:
             image = image[:, :, None]
         if image.shape != self.shape or image.dtype != np.uint8:
-            raise DataError(f"sample {name!r}: image {image.shape} {image.dtype} does not match {self.shape} uint8")
+            raise DataError(
+                f"sample {name!r}: image {image.shape} {image.dtype} does not match {self.shape} uint8"
+            )
         if mask is None:
             mask = np.zeros((h, w), np.uint8)
         elif mask.shape != (h, w):
@@ -203,8 +209,16 @@ class DatasetWriter:
             raise DataError(f"sample {name!r}: label {label} out of range 0..255")
         prov = json.dumps(provenance or {}, sort_keys=True)
         self._buf.append(
-            (image, mask.astype(np.uint8, copy=False), int(label), self._type_code(defect_type),
-             F.SPLITS.index(split), name, source, prov)
+            (
+                image,
+                mask.astype(np.uint8, copy=False),
+                int(label),
+                self._type_code(defect_type),
+                F.SPLITS.index(split),
+                name,
+                source,
+                prov,
+            )
         )
         if len(self._buf) >= self.buffer_rows:
             self.flush()
@@ -228,7 +242,7 @@ class DatasetWriter:
             return
         k, n0 = len(self._buf), self._n
         n1 = n0 + k
-        cols = list(zip(*self._buf))
+        cols = list(zip(*self._buf, strict=True))
         f = self._f
         self._truncate(n1)
         f[F.IMAGES][n0:n1] = np.stack(cols[0])
@@ -262,7 +276,7 @@ class DatasetWriter:
         return self.path
 
     def abort(self, keep: bool = True) -> None:
-        """Stop without finishing: keep the committed rows in ``<path>.partial`` (for --resume) or delete it."""
+        """Stop without finishing: keep the committed rows in ``<path>.partial`` (for --resume), or delete."""
         if self._closed:
             return
         try:
@@ -310,7 +324,9 @@ def merge_datasets(
     for r in readers[1:]:
         if r.shape != (h, w, c):
             raise ConfigError(f"cannot merge {r.path} ({r.shape}) with {readers[0].path} ({(h, w, c)})")
-    settings = {"merged_from": [{"path": str(r.path), "settings": r.settings, "seed": r.seed} for r in readers]}
+    settings = {
+        "merged_from": [{"path": str(r.path), "settings": r.settings, "seed": r.seed} for r in readers]
+    }
     with DatasetWriter(out, height=h, width=w, channels=c, settings=settings, overwrite=overwrite) as wr:
         for r in readers:
             with F.h5_open(r.path, "r") as f:
@@ -323,9 +339,14 @@ def merge_datasets(
                     names, sources, provs = f[F.NAMES][s:e], f[F.SOURCES][s:e], f[F.PROVENANCE][s:e]
                     for i in range(e - s):
                         wr.append(
-                            imgs[i], masks[i], label=int(labels[i]), defect_type=types[codes[i]],
-                            split=F.SPLITS[splits[i]], name=F.decode_str(names[i]),
-                            source=F.decode_str(sources[i]), provenance=json.loads(F.decode_str(provs[i])),
+                            imgs[i],
+                            masks[i],
+                            label=int(labels[i]),
+                            defect_type=types[codes[i]],
+                            split=F.SPLITS[splits[i]],
+                            name=F.decode_str(names[i]),
+                            source=F.decode_str(sources[i]),
+                            provenance=json.loads(F.decode_str(provs[i])),
                         )
     if not Path(out).exists():
         raise FormatError(f"merge did not produce {out}")

@@ -467,5 +467,8 @@ def write_report(
     for it in report.overlays:
         image = get_image(it.name) if get_image is not None else None
         picture = plots.overlay(image, it.anomaly_map, it.mask, lo, hi)
-        put(f"overlays/{it.kind}_{it.rank}_{_safe(os.path.splitext(it.name)[0])}.png", plots.encode_png(picture))
+        put(
+            f"overlays/{it.kind}_{it.rank}_{_safe(os.path.splitext(it.name)[0])}.png",
+            plots.encode_png(picture),
+        )
     return written

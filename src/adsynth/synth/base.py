@@ -191,7 +191,9 @@ class Generator(A.DualTransform):
         img3 = image[:, :, None] if squeeze else image
         res = self.generate(img3, rng, context)
         if res.image.shape != img3.shape or res.image.dtype != np.uint8:
-            raise RuntimeError(f"generator {self.name!r} changed the image shape or dtype")  # a bug, not input
+            raise RuntimeError(
+                f"generator {self.name!r} changed the image shape or dtype"
+            )  # a bug, not input
         new_mask = res.mask.astype(np.uint8, copy=False)
         if mask is not None:
             new_mask = np.maximum(new_mask, check_mask(mask, image.shape[:2]))

@@ -85,8 +85,16 @@ class _CutPasteBase(Generator):
         dy, dx = int(rng.integers(0, H - ch + 1)), int(rng.integers(0, W - cw + 1))
         out = Fn.paste(image, patch, dy, dx)
         mask = Fn.box_changed(out, image, dy, dx, ch, cw)
-        params = {"variant": "cutpaste", "area_fraction": ch * cw / (H * W), "aspect": aspect,
-                  "size": [ch, cw], "from": [sy, sx], "to": [dy, dx], "box": [dy, dx, ch, cw], "jitter": jitter}
+        params = {
+            "variant": "cutpaste",
+            "area_fraction": ch * cw / (H * W),
+            "aspect": aspect,
+            "size": [ch, cw],
+            "from": [sy, sx],
+            "to": [dy, dx],
+            "box": [dy, dx, ch, cw],
+            "jitter": jitter,
+        }
         return out, mask, params
 
     def _scar(self, image: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, dict]:
@@ -105,8 +113,15 @@ class _CutPasteBase(Generator):
         dy, dx = int(rng.integers(0, H - rh + 1)), int(rng.integers(0, W - rw + 1))
         out = Fn.paste(image, rot, dy, dx, support)
         mask = Fn.box_changed(out, image, dy, dx, rh, rw)
-        params = {"variant": "scar", "size": [h, w], "angle": angle, "from": [sy, sx], "to": [dy, dx],
-                  "box": [dy, dx, rh, rw], "jitter": jitter}
+        params = {
+            "variant": "scar",
+            "size": [h, w],
+            "angle": angle,
+            "from": [sy, sx],
+            "to": [dy, dx],
+            "box": [dy, dx, rh, rw],
+            "jitter": jitter,
+        }
         return out, mask, params
 
     def generate(self, image: np.ndarray, rng: np.random.Generator, context: SynthContext) -> SynthResult:
@@ -114,7 +129,7 @@ class _CutPasteBase(Generator):
         if mode == "3way":
             mode = "normal" if rng.random() < 0.5 else "scar"
         draw = self._normal if mode == "normal" else self._scar
-        for attempt in range(1, _ATTEMPTS + 1):
+        for attempt in range(1, _ATTEMPTS + 1):  # noqa: B007 (read after the loop)
             out, mask, params = draw(image, rng)
             if mask.any():
                 break

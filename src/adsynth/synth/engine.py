@@ -80,8 +80,9 @@ def _init_worker(cfg: dict[str, Any]) -> None:
 
     reader = DatasetReader(cfg["source"], indices=cfg["indices"])
     _STATE["pool"] = _SourcePool(reader, cfg["size"])
-    _STATE["recipe"] = load_recipe(cfg["recipe"], textures=cfg["textures"],
-                                   normal_fraction=cfg["normal_fraction"])
+    _STATE["recipe"] = load_recipe(
+        cfg["recipe"], textures=cfg["textures"], normal_fraction=cfg["normal_fraction"]
+    )
     _STATE["cfg"] = cfg
 
 
@@ -95,14 +96,21 @@ def _make_sample(s: int) -> tuple:
     ctx = SynthContext(pool=pool, index=i, name=pool.name(i))  # type: ignore[arg-type]
     res = recipe.apply(img, rng, ctx)
     src = pool.name(i)
-    prov = {**res.params, "source": src, "source_row": int(pool.reader.row(i)), "sample_index": s,
-            "seed": cfg["seed"], "other_sources": list(res.sources)}
+    prov = {
+        **res.params,
+        "source": src,
+        "source_row": int(pool.reader.row(i)),
+        "sample_index": s,
+        "seed": cfg["seed"],
+        "other_sources": list(res.sources),
+    }
     name = f"{Path(src).with_suffix('').as_posix()}__{cfg['tag']}{k:02d}"
     return res.image, res.mask, int(res.label), recipe.defect_type(res), name, src, prov
 
 
-def _prepare_source(input: str | os.PathLike | None, tmpdir: str, size: tuple[int, int] | None,
-                    sample: str, seed: int) -> tuple[Path, str]:
+def _prepare_source(
+    input: str | os.PathLike | None, tmpdir: str, size: tuple[int, int] | None, sample: str, seed: int
+) -> tuple[Path, str]:
     """Return an adsynth dataset holding the source images (importing folders / bundled samples)."""
     if input is None:
         from adsynth.data.samples import write_sample_dataset
@@ -188,17 +196,37 @@ def generate_dataset(
         h, w, c = probe.shape
         hw = target or (h, w)
         settings = {
-            "recipe": rec.to_dict(), "input": src_desc, "per_image": per_image, "size": list(hw),
-            "split": split, "source_split": source_split, "textures": textures, "n_sources": len(indices),
+            "recipe": rec.to_dict(),
+            "input": src_desc,
+            "per_image": per_image,
+            "size": list(hw),
+            "split": split,
+            "source_split": source_split,
+            "textures": textures,
+            "n_sources": len(indices),
         }
         cfg = {
-            "source": str(src_path), "indices": [int(i) for i in indices], "size": tuple(hw),
-            "recipe": str(recipe), "textures": textures, "normal_fraction": normal_fraction,
-            "per_image": per_image, "seed": seed, "tag": "s",
+            "source": str(src_path),
+            "indices": [int(i) for i in indices],
+            "size": tuple(hw),
+            "recipe": str(recipe),
+            "textures": textures,
+            "normal_fraction": normal_fraction,
+            "per_image": per_image,
+            "seed": seed,
+            "tag": "s",
         }
         total = len(indices) * per_image
-        writer = DatasetWriter(out, height=hw[0], width=hw[1], channels=c, seed=seed, settings=settings,
-                               overwrite=overwrite, resume=resume)
+        writer = DatasetWriter(
+            out,
+            height=hw[0],
+            width=hw[1],
+            channels=c,
+            seed=seed,
+            settings=settings,
+            overwrite=overwrite,
+            resume=resume,
+        )
         start = writer.committed
         with writer:
             todo = range(start, total)
@@ -212,8 +240,16 @@ def generate_dataset(
                 results = pool.imap(_make_sample, todo, chunksize=8)
             try:
                 for j, (img, mask, label, dtype, name, src, prov) in enumerate(results, start=start + 1):
-                    writer.append(img, mask, label=label, defect_type=dtype, split=split, name=name,
-                                  source=src, provenance=prov)
+                    writer.append(
+                        img,
+                        mask,
+                        label=label,
+                        defect_type=dtype,
+                        split=split,
+                        name=name,
+                        source=src,
+                        provenance=prov,
+                    )
                     if progress is not None:
                         progress(j)
             finally:

@@ -57,11 +57,16 @@ class Erasure(Generator):
         self.fill = fill if isinstance(fill, str) else int(fill)
 
     def config(self) -> dict[str, Any]:
-        return {"shapes": list(self.shapes), "count": list(self.count), "area": list(self.area), "fill": self.fill}
+        return {
+            "shapes": list(self.shapes),
+            "count": list(self.count),
+            "area": list(self.area),
+            "fill": self.fill,
+        }
 
     def generate(self, image: np.ndarray, rng: np.random.Generator, context: SynthContext) -> SynthResult:
         H, W, C = image.shape
-        for attempt in range(1, 11):
+        for attempt in range(1, 11):  # noqa: B007 (read after the loop)
             out = image.copy()
             drawn = []
             for _ in range(int(rng.integers(self.count[0], self.count[1] + 1))):
@@ -87,5 +92,4 @@ class Erasure(Generator):
         if forced:  # featureless input (e.g. erasing black with black): make the defect visible
             Fn.force_change(out, image, region)
             mask = Fn.changed_mask(out, image)
-        return SynthResult(out, mask, 1, {"shapes": drawn, "attempts": attempt,
-                                          "forced_change": forced})
+        return SynthResult(out, mask, 1, {"shapes": drawn, "attempts": attempt, "forced_change": forced})

@@ -118,7 +118,9 @@ def region_mask(
     return m, params
 
 
-def paste(image: np.ndarray, patch: np.ndarray, y: int, x: int, alpha: np.ndarray | None = None) -> np.ndarray:
+def paste(
+    image: np.ndarray, patch: np.ndarray, y: int, x: int, alpha: np.ndarray | None = None
+) -> np.ndarray:
     """Copy of ``image`` with ``patch`` pasted at (y, x); ``alpha`` (H×W bool) limits the pasted pixels."""
     out = image.copy()
     h, w = patch.shape[:2]

@@ -66,13 +66,20 @@ class Noise(Generator):
         self.per_channel = bool(per_channel)
 
     def config(self) -> dict[str, Any]:
-        return {"kinds": list(self.kinds), "count": list(self.count), "area": list(self.area),
-                "shapes": list(self.shapes), "sigma": list(self.sigma), "amplitude": list(self.amplitude),
-                "amount": list(self.amount), "per_channel": self.per_channel}
+        return {
+            "kinds": list(self.kinds),
+            "count": list(self.count),
+            "area": list(self.area),
+            "shapes": list(self.shapes),
+            "sigma": list(self.sigma),
+            "amplitude": list(self.amplitude),
+            "amount": list(self.amount),
+            "per_channel": self.per_channel,
+        }
 
     def generate(self, image: np.ndarray, rng: np.random.Generator, context: SynthContext) -> SynthResult:
         H, W, C = image.shape
-        for attempt in range(1, 11):
+        for attempt in range(1, 11):  # noqa: B007 (read after the loop)
             out = image.copy()
             regions = []
             for _ in range(int(rng.integers(self.count[0], self.count[1] + 1))):
@@ -108,8 +115,7 @@ class Noise(Generator):
         if forced:  # featureless input (e.g. erasing black with black): make the defect visible
             Fn.force_change(out, image, region)
             mask = Fn.changed_mask(out, image)
-        return SynthResult(out, mask, 1, {"regions": regions, "attempts": attempt,
-                                          "forced_change": forced})
+        return SynthResult(out, mask, 1, {"regions": regions, "attempts": attempt, "forced_change": forced})
 
 
 def _choices(values: Any, valid: tuple[str, ...], name: str) -> tuple[str, ...]:

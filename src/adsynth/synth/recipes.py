@@ -42,9 +42,18 @@ _TOP_KEYS = {"name", "description", "paper", "normal_fraction", "generators"}
 _GEN_KEYS = {"name", "weight", "params"}
 
 
-def _preset(name: str, description: str, generators: list[dict[str, Any]], normal_fraction: float = 0.0) -> None:
-    RECIPES.add(name, {"name": name, "description": description, "normal_fraction": normal_fraction,
-                       "generators": generators})
+def _preset(
+    name: str, description: str, generators: list[dict[str, Any]], normal_fraction: float = 0.0
+) -> None:
+    RECIPES.add(
+        name,
+        {
+            "name": name,
+            "description": description,
+            "normal_fraction": normal_fraction,
+            "generators": generators,
+        },
+    )
 
 
 # One preset per generator with the paper's defaults (the generators' own defaults), and a mixture.
@@ -54,21 +63,35 @@ _preset("grid", "RIAD grid masks (k in {2,4,8,16}, n disjoint sets)", [{"name": 
 _preset("stripes", "SCADN multi-scale striped masks", [{"name": "stripes"}])
 _preset("cutpaste", "CutPaste: a rectangular patch cut and pasted elsewhere", [{"name": "cutpaste"}])
 _preset("cutpaste-scar", "CutPaste-Scar: a thin rotated patch", [{"name": "cutpaste-scar"}])
-_preset("cutpaste-3way", "CutPaste 3-way: normal / cutpaste / scar (labels 0/1/2)",
-        [{"name": "cutpaste-3way"}])
+_preset(
+    "cutpaste-3way", "CutPaste 3-way: normal / cutpaste / scar (labels 0/1/2)", [{"name": "cutpaste-3way"}]
+)
 _preset("poisson", "NSA: patches of another image, Poisson-blended", [{"name": "poisson"}])
 # DRAEM leaves half of its training samples without an anomaly (METHODS §1.1).
-_preset("draem", "DRAEM: Perlin-noise regions filled with a blended texture (half left normal)",
-        [{"name": "texture"}], normal_fraction=0.5)
-_preset("memseg", "MemSeg: Perlin regions inside the object foreground, texture or structure",
-        [{"name": "memseg"}])
+_preset(
+    "draem",
+    "DRAEM: Perlin-noise regions filled with a blended texture (half left normal)",
+    [{"name": "texture"}],
+    normal_fraction=0.5,
+)
+_preset(
+    "memseg",
+    "MemSeg: Perlin regions inside the object foreground, texture or structure",
+    [{"name": "memseg"}],
+)
 _preset("ognet", "OGNet: average of two normal images (image-level label)", [{"name": "ognet"}])
 _preset("superpixel", "SMAI: SLIC superpixels masked", [{"name": "superpixel"}])
 _preset(
     "mixed",
     "a mixture of local defects for evaluating which kinds a model catches",
-    [{"name": "cutpaste"}, {"name": "cutpaste-scar"}, {"name": "texture"}, {"name": "noise"},
-     {"name": "erasure"}, {"name": "superpixel"}],
+    [
+        {"name": "cutpaste"},
+        {"name": "cutpaste-scar"},
+        {"name": "texture"},
+        {"name": "noise"},
+        {"name": "erasure"},
+        {"name": "superpixel"},
+    ],
     normal_fraction=0.0,
 )
 
@@ -118,7 +141,9 @@ def _build_generator(entry: dict[str, Any], where: str, textures: str | None) ->
         raise ConfigError(f"{where}: each generator entry needs a `name`")
     unknown = set(entry) - _GEN_KEYS
     if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)} (valid: {', '.join(sorted(_GEN_KEYS))})")
+        raise ConfigError(
+            f"{where}: unknown key(s) {sorted(unknown)} (valid: {', '.join(sorted(_GEN_KEYS))})"
+        )
     cls = GENERATORS.get(entry["name"])
     params = dict(entry.get("params") or {})
     if not isinstance(params, dict):
@@ -144,7 +169,9 @@ def recipe_from_dict(spec: dict[str, Any], where: str = "recipe", textures: str 
         raise ConfigError(f"{where}: a recipe must be a mapping with a `generators` list")
     unknown = set(spec) - _TOP_KEYS
     if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)} (valid: {', '.join(sorted(_TOP_KEYS))})")
+        raise ConfigError(
+            f"{where}: unknown key(s) {sorted(unknown)} (valid: {', '.join(sorted(_TOP_KEYS))})"
+        )
     entries = spec.get("generators")
     if not isinstance(entries, list) or not entries:
         raise ConfigError(f"{where}: `generators` must be a non-empty list")
@@ -165,15 +192,23 @@ def recipe_from_dict(spec: dict[str, Any], where: str = "recipe", textures: str 
     if (weights <= 0).any() or not np.isfinite(weights).all():
         raise ConfigError(f"{where}: every `weight` must be a positive number")
     full = dict(spec)
-    full["generators"] = [{"name": g.name, "weight": float(wi), "params": g.config()} for g, wi in zip(gens, weights)]
+    full["generators"] = [
+        {"name": g.name, "weight": float(wi), "params": g.config()}
+        for g, wi in zip(gens, weights, strict=True)
+    ]
     return Recipe(
-        name=str(spec.get("name", "recipe")), generators=gens, weights=weights / weights.sum(),
-        normal_fraction=nf, description=str(spec.get("description", "")), spec=full,
+        name=str(spec.get("name", "recipe")),
+        generators=gens,
+        weights=weights / weights.sum(),
+        normal_fraction=nf,
+        description=str(spec.get("description", "")),
+        spec=full,
     )
 
 
-def load_recipe(name_or_path: str | os.PathLike, *, textures: str | None = None,
-                normal_fraction: float | None = None) -> Recipe:
+def load_recipe(
+    name_or_path: str | os.PathLike, *, textures: str | None = None, normal_fraction: float | None = None
+) -> Recipe:
     """A registered preset by name, or a YAML recipe file.
 
     Args:
@@ -210,12 +245,14 @@ def list_recipes() -> list[dict[str, Any]]:
     for name, spec in RECIPES.items():
         gens = [e["name"] for e in spec["generators"]]
         classes = [GENERATORS.get(g) for g in gens if g in GENERATORS]
-        rows.append({
-            "name": name,
-            "generators": gens,
-            "family": ", ".join(sorted({c.family for c in classes if c.family})),
-            "description": spec["description"],
-            "paper": classes[0].paper if len(classes) == 1 else f"{len(classes)} generators (see each)",
-            "normal_fraction": spec["normal_fraction"],
-        })
+        rows.append(
+            {
+                "name": name,
+                "generators": gens,
+                "family": ", ".join(sorted({c.family for c in classes if c.family})),
+                "description": spec["description"],
+                "paper": classes[0].paper if len(classes) == 1 else f"{len(classes)} generators (see each)",
+                "normal_fraction": spec["normal_fraction"],
+            }
+        )
     return rows

@@ -102,7 +102,13 @@ class Intra(AnomalyModel):
         grid = int(image_size) // p
         if not 1 <= int(window) <= grid:
             raise ConfigError(f"expected `window` to be in [1, {grid}] (patches per side), got {window}")
-        for name, v in (("dim", dim), ("depth", depth), ("heads", heads), ("windows_per_image", windows_per_image), ("infer_batch", infer_batch)):
+        for name, v in (
+            ("dim", dim),
+            ("depth", depth),
+            ("heads", heads),
+            ("windows_per_image", windows_per_image),
+            ("infer_batch", infer_batch),
+        ):
             if int(v) < 1:
                 raise ConfigError(f"expected `{name}` to be a positive int, got {v}")
         if int(dim) % int(heads):
@@ -138,16 +144,26 @@ class Intra(AnomalyModel):
         self.local_pos = nn.Parameter(torch.zeros(self.window * self.window, d))
         self.global_pos = nn.Parameter(torch.zeros(grid * grid, d))
         layer = nn.TransformerEncoderLayer(
-            d, int(heads), int(mlp_ratio * d), dropout=0.0, activation="gelu", batch_first=True, norm_first=True
+            d,
+            int(heads),
+            int(mlp_ratio * d),
+            dropout=0.0,
+            activation="gelu",
+            batch_first=True,
+            norm_first=True,
         )
-        self.encoder = nn.TransformerEncoder(layer, int(depth), norm=nn.LayerNorm(d), enable_nested_tensor=False)
+        self.encoder = nn.TransformerEncoder(
+            layer, int(depth), norm=nn.LayerNorm(d), enable_nested_tensor=False
+        )
         self.head = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, d_patch))
         for t in (self.mask_token, self.local_pos, self.global_pos):
             nn.init.trunc_normal_(t, std=0.02)
         self.register_buffer("steps", torch.zeros((), dtype=torch.int64))
 
     # ------------------------------------------------------------------ windows
-    def targets(self, rows: torch.Tensor, cols: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def targets(
+        self, rows: torch.Tensor, cols: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """For target patches (rows, cols): window origins (N×2), masked position in the window (N) and
         the grid index of every window token (N×L²)."""
         g, L = self.grid, self.window

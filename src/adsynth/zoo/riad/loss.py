@@ -94,7 +94,11 @@ def gaussian_smooth(amap: torch.Tensor, sigma: float) -> torch.Tensor:
 
 
 def riad_loss(
-    rec: torch.Tensor, target: torch.Tensor, l2_weight: float = 1.0, gms_weight: float = 1.0, ssim_weight: float = 1.0
+    rec: torch.Tensor,
+    target: torch.Tensor,
+    l2_weight: float = 1.0,
+    gms_weight: float = 1.0,
+    ssim_weight: float = 1.0,
 ) -> dict[str, torch.Tensor]:
     """``γ·MSE + α·MSGMS + β·(1 − SSIM)`` of the recombined inpainting (RIAD: α = β = γ = 1).
 

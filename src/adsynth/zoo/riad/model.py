@@ -141,7 +141,9 @@ class Riad(AnomalyModel):
         check_unet_size(int(image_size))
         check_channels(channels)
         if isinstance(k_values, (int, str)) or not len(k_values) or any(int(k) < 1 for k in k_values):
-            raise ConfigError(f"expected `k_values` to be a non-empty list of positive ints, got {k_values!r}")
+            raise ConfigError(
+                f"expected `k_values` to be a non-empty list of positive ints, got {k_values!r}"
+            )
         for name, v in (("base_width", base_width), ("n_masks", n_masks), ("infer_batch", infer_batch)):
             if int(v) < 1:
                 raise ConfigError(f"expected `{name}` to be a positive int, got {v}")
@@ -189,13 +191,19 @@ class Riad(AnomalyModel):
         h, w = x.shape[-2:]
         rngs = batch_rngs(self.seed, int(self.steps), batch)
         self.steps += 1
-        masks = [make_riad_masks(h, w, self.k_values[int(r.integers(len(self.k_values)))], self.n_masks, r) for r in rngs]
+        masks = [
+            make_riad_masks(h, w, self.k_values[int(r.integers(len(self.k_values)))], self.n_masks, r)
+            for r in rngs
+        ]
         hidden = torch.from_numpy(np.stack(masks)).to(x.device)
         return riad_loss(self.inpaint(x, hidden), x)
 
     def inference_masks(self, h: int, w: int) -> torch.Tensor:
         """The fixed |K|·n×H×W masks of inference: one partition per k from ``(seed, k)``."""
-        masks = [make_riad_masks(h, w, k, self.n_masks, np.random.default_rng([self.seed, k])) for k in self.k_values]
+        masks = [
+            make_riad_masks(h, w, k, self.n_masks, np.random.default_rng([self.seed, k]))
+            for k in self.k_values
+        ]
         return torch.from_numpy(np.concatenate(masks))
 
     @torch.no_grad()

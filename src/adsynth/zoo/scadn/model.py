@@ -168,8 +168,14 @@ class Scadn(AnomalyModel):
                 raise ConfigError(f"expected `{name}` to be a positive int, got {v}")
         if int(blocks) < 0 or int(infer_batch) < 1:
             raise ConfigError(f"expected `blocks` >= 0 and `infer_batch` >= 1, got {blocks}, {infer_batch}")
-        if isinstance(widths, (int, float, str)) or not len(widths) or any(not 0 < float(v) <= 1 for v in widths):
-            raise ConfigError(f"expected `widths` to be a non-empty list of fractions in (0, 1], got {widths!r}")
+        if (
+            isinstance(widths, (int, float, str))
+            or not len(widths)
+            or any(not 0 < float(v) <= 1 for v in widths)
+        ):
+            raise ConfigError(
+                f"expected `widths` to be a non-empty list of fractions in (0, 1], got {widths!r}"
+            )
         if float(adv_weight) < 0 or float(disc_lr_ratio) < 0 or float(smooth_sigma or 0) < 0:
             raise ConfigError("expected `adv_weight`, `disc_lr_ratio` and `smooth_sigma` to be >= 0")
         super().__init__(

@@ -111,7 +111,9 @@ class Smai(AnomalyModel):
         check_unet_size(int(image_size))
         check_channels(channels)
         if map_reduce not in MAP_REDUCE:
-            raise ConfigError(f"expected `map_reduce` to be one of {', '.join(MAP_REDUCE)}, got {map_reduce!r}")
+            raise ConfigError(
+                f"expected `map_reduce` to be one of {', '.join(MAP_REDUCE)}, got {map_reduce!r}"
+            )
         for name, v in (("base_width", base_width), ("n_segments", n_segments), ("infer_batch", infer_batch)):
             if int(v) < 1:
                 raise ConfigError(f"expected `{name}` to be a positive int, got {v}")
@@ -155,7 +157,14 @@ class Smai(AnomalyModel):
 
     def segments(self, images: torch.Tensor) -> list[np.ndarray]:
         """SLIC label maps (H×W int32) of a batch of B×C×H×W images in [0, 1], computed on the CPU."""
-        arr = (images.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+        arr = (
+            (images.detach().float().clamp(0, 1) * 255)
+            .round()
+            .to(torch.uint8)
+            .permute(0, 2, 3, 1)
+            .cpu()
+            .numpy()
+        )
         return [slic_segments(a, self.n_segments, self.compactness, self.slic_size) for a in arr]
 
     @torch.no_grad()
@@ -173,7 +182,9 @@ class Smai(AnomalyModel):
         # Each pixel is hidden in exactly one pass of its image: summing the passes picks that one.
         per_image = torch.stack([e.sum(dim=0) for e in err.split(counts)])
         if self.map_reduce == "superpixel":
-            per_image = torch.stack([_superpixel_mean(m, lab) for m, lab in zip(per_image, labels, strict=True)])
+            per_image = torch.stack(
+                [_superpixel_mean(m, lab) for m, lab in zip(per_image, labels, strict=True)]
+            )
         amap = gaussian_smooth(per_image, self.smooth_sigma).float()
         return Prediction(anomaly_map=amap, score=amap.flatten(1).amax(dim=1))
 
