@@ -58,7 +58,9 @@ class Intra(AnomalyModel):
         dim, depth, heads: transformer width, number of blocks and attention heads (paper: 512, 13, 8).
         mlp_ratio: hidden size of the blocks' MLP / ``dim``.
         windows_per_image: training windows drawn from every image at every step.
-        msgms_weight, ssim_weight: weights of the MSGMS and SSIM terms next to L2 (weight 1).
+        msgms_weight, ssim_weight: weights α, β of the MSGMS and SSIM terms next to L2 (weight 1); 0.01 as
+            in the unofficial reference's ``InTraLoss``. With weights of 1 the two terms, computed on
+            P×P patches, dominate the loss and a small transformer stays at the mean patch much longer.
         smooth_kernel: mean-filter size of the map (default ``patch_size + 1``; made odd).
         seed: seeds the training windows (with the step and the dataset row).
         infer_batch: windows per forward pass at inference.
@@ -89,8 +91,8 @@ class Intra(AnomalyModel):
         heads: int = 8,
         mlp_ratio: float = 4.0,
         windows_per_image: int = 32,
-        msgms_weight: float = 1.0,
-        ssim_weight: float = 1.0,
+        msgms_weight: float = 0.01,
+        ssim_weight: float = 0.01,
         smooth_kernel: int | None = None,
         seed: int = 0,
         infer_batch: int = 512,
