@@ -188,6 +188,22 @@ def test_riad_training_step_is_deterministic_and_depends_on_the_seed():
     assert loss(0) != loss(1)
 
 
+def test_riad_training_masks_follow_a_recipe_mask_and_keep_grids_for_normal_samples():
+    model = create_model("riad", image_size=32, channels=1, base_width=4, n_masks=3)
+    batch = {"image": _rand(2, 1, 32, 32), "index": torch.tensor([0, 1])}
+    grid = model.training_masks(batch)
+    assert grid.shape == (2, 3, 32, 32) and bool((grid.sum(dim=1) == 1).all())
+    aug = torch.zeros(2, 1, 32, 32)
+    aug[0, 0, 4:12, 8:20] = 1  # sample 0: a recipe defect; sample 1 left normal by the recipe
+    masks = model.training_masks({**batch, "aug_mask": aug})
+    assert masks.shape == (2, 3, 32, 32) and bool((masks.sum(dim=1) == 1).all())
+    assert torch.equal(masks[0, 0], aug[0, 0].to(masks.dtype))  # the recipe's region is hidden in one pass
+    assert not masks[0, 2].any()  # padding set
+    assert torch.equal(masks[1], grid[1])  # a normal sample keeps the same grid masks
+    out = model.training_step({**batch, "aug_mask": aug})
+    assert torch.isfinite(out["loss"])
+
+
 # ------------------------------------------------------------------------------------------------ SCADN
 def _scadn(**kw):
     return create_model("scadn", image_size=32, channels=1, base_width=4, blocks=1, disc_width=4, **kw)

@@ -186,16 +186,32 @@ class Riad(AnomalyModel):
         out = chunked(self.net, masked, chunk) if chunk else self.net(masked)
         return (out.reshape(b, n, c, h, w) * hidden[:, :, None]).sum(dim=1)
 
-    def training_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def training_masks(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """B×n×H×W disjoint 0/1 masks covering the image, one set per sample.
+
+        By default RIAD's grid masks (one k drawn per sample). With a synth recipe (``adsynth train
+        --recipe``), the batch carries ``aug_mask`` and a sample whose recipe mask is not empty hides that
+        region in one pass and the rest in another (the two complementary sets, padded with empty masks
+        up to n); a sample left normal by the recipe keeps grid masks. The recipe's pixel values are not
+        used: the masked input is always built from the clean image."""
         x = batch["image"]
         h, w = x.shape[-2:]
         rngs = batch_rngs(self.seed, int(self.steps), batch)
+        n = max(self.n_masks, 2) if "aug_mask" in batch else self.n_masks
+        out = np.zeros((len(rngs), n, h, w), np.uint8)
+        aug = batch["aug_mask"].reshape(len(rngs), h, w).cpu().numpy() > 0.5 if "aug_mask" in batch else None
+        for i, r in enumerate(rngs):
+            k = self.k_values[int(r.integers(len(self.k_values)))]
+            if aug is not None and aug[i].any():
+                out[i, 0], out[i, 1] = aug[i], ~aug[i]
+            else:
+                out[i, : self.n_masks] = make_riad_masks(h, w, k, self.n_masks, r)
+        return torch.from_numpy(out).to(x.device)
+
+    def training_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        x = batch["image"]
+        hidden = self.training_masks(batch)
         self.steps += 1
-        masks = [
-            make_riad_masks(h, w, self.k_values[int(r.integers(len(self.k_values)))], self.n_masks, r)
-            for r in rngs
-        ]
-        hidden = torch.from_numpy(np.stack(masks)).to(x.device)
         return riad_loss(self.inpaint(x, hidden), x)
 
     def inference_masks(self, h: int, w: int) -> torch.Tensor:
