@@ -16,15 +16,8 @@ What the thresholds mean:
 
 from __future__ import annotations
 
-import h5py
-import numpy as np
 import pytest
-from sklearn.metrics import roc_auc_score
-from zoo_helpers import blob_dataset, draem_recipe, paint_blob
-
-from adsynth.data import DatasetReader
-from adsynth.zoo.predict import predict_dataset
-from adsynth.zoo.trainer import TrainConfig, train
+from zoo_helpers import blob_task, draem_recipe, train_and_score
 
 pytestmark = pytest.mark.slow
 
@@ -32,34 +25,13 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def task(tmp_path_factory):
     path = tmp_path_factory.mktemp("learning") / "brick.h5"
-    return blob_dataset(path, n_train=48, n_test=16, size=64, defect=lambda im, rng: paint_blob(im, rng, 50))
+    return blob_task(path)
 
 
 def run(task, tmp_path, model: str, epochs: int, **kw) -> tuple[float, float]:
     """Train, predict the test split; return (image AUROC, pixel AUROC)."""
-    r = train(
-        TrainConfig(
-            model=model,
-            data=task,
-            out=str(tmp_path / model),
-            epochs=epochs,
-            batch_size=8,
-            image_size=64,
-            workers=0,
-            device="cpu",
-            seed=0,
-            progress=False,
-            **kw,
-        )
-    )
-    maps_path = tmp_path / "maps.h5"
-    predict_dataset(r.checkpoint, task, maps_path, device="cpu")
-    reader = DatasetReader(task, split="test")
-    with h5py.File(maps_path, "r") as f:
-        scores, maps, index = f["scores"][()], f["maps"][()], f["index"][()]
-    assert list(index) == list(reader.indices)
-    masks = np.stack([reader.read_mask(i) for i in range(len(reader))])
-    return roc_auc_score(reader.labels > 0, scores), roc_auc_score(masks.ravel() > 0, maps.ravel())
+    r = train_and_score(task, tmp_path, model, epochs, **kw)
+    return r["image_auroc"], r["pixel_auroc"]
 
 
 def test_ae_learns(task, tmp_path):

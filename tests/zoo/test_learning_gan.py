@@ -19,17 +19,8 @@ What is asserted, and why (measured numbers are in each method's README):
 
 from __future__ import annotations
 
-import time
-
-import h5py
-import numpy as np
 import pytest
-from sklearn.metrics import roc_auc_score
-from zoo_helpers import blob_dataset, paint_blob
-
-from adsynth.data import DatasetReader
-from adsynth.zoo.predict import predict_dataset
-from adsynth.zoo.trainer import TrainConfig, train
+from zoo_helpers import blob_task, train_and_score
 
 pytestmark = pytest.mark.slow
 
@@ -37,39 +28,13 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def task(tmp_path_factory):
     path = tmp_path_factory.mktemp("learning-gan") / "brick.h5"
-    return blob_dataset(path, n_train=48, n_test=16, size=64, defect=lambda im, rng: paint_blob(im, rng, 50))
+    return blob_task(path)
 
 
 def run(task, tmp_path, model: str, epochs: int, lr: float, hparams: dict):
     """Train, predict the test split; return (image AUROC, pixel AUROC, train result)."""
-    t = time.perf_counter()
-    r = train(
-        TrainConfig(
-            model=model,
-            data=task,
-            out=str(tmp_path / model),
-            epochs=epochs,
-            batch_size=8,
-            image_size=64,
-            lr=lr,
-            workers=0,
-            device="cpu",
-            seed=0,
-            progress=False,
-            hparams=hparams,
-        )
-    )
-    maps_path = tmp_path / "maps.h5"
-    predict_dataset(r.checkpoint, task, maps_path, device="cpu")
-    reader = DatasetReader(task, split="test")
-    with h5py.File(maps_path, "r") as f:
-        scores, maps = f["scores"][()], f["maps"][()]
-    masks = np.stack([reader.read_mask(i) for i in range(len(reader))])
-    image = roc_auc_score(reader.labels > 0, scores)
-    pixel = roc_auc_score(masks.ravel() > 0, maps.ravel())
-    print(f"{model}: image AUROC {image:.3f}, pixel AUROC {pixel:.3f}, {time.perf_counter() - t:.1f} s")
-    assert np.isfinite(scores).all() and np.isfinite(maps).all()
-    return image, pixel, r
+    r = train_and_score(task, tmp_path, model, epochs, lr=lr, hparams=hparams)
+    return r["image_auroc"], r["pixel_auroc"], r["result"]
 
 
 def test_ganomaly_learns(task, tmp_path):

@@ -37,19 +37,12 @@ run including the untrained prediction; untrained image AUROC in brackets):
 
 from __future__ import annotations
 
-import time
-
-import h5py
-import numpy as np
 import pytest
 import torch
 from sklearn.metrics import roc_auc_score
-from zoo_helpers import blob_dataset, paint_blob
+from zoo_helpers import blob_task, predict_scores, train_and_score
 
-from adsynth.data import DatasetReader
 from adsynth.zoo import create_model
-from adsynth.zoo.predict import predict_dataset
-from adsynth.zoo.trainer import TrainConfig, train
 
 pytestmark = pytest.mark.slow
 
@@ -57,13 +50,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def task(tmp_path_factory):
     path = tmp_path_factory.mktemp("learning-inpainting") / "brick.h5"
-    return blob_dataset(path, n_train=48, n_test=16, size=64, defect=lambda im, rng: paint_blob(im, rng, 50))
-
-
-def _scores(model, task, path) -> tuple[np.ndarray, np.ndarray]:
-    predict_dataset(model, task, path, device="cpu")
-    with h5py.File(path, "r") as f:
-        return f["scores"][()], f["maps"][()]
+    return blob_task(path)
 
 
 def run(task, tmp_path, model: str, epochs: int, seed: int = 0, **kw) -> dict[str, float]:
@@ -72,37 +59,18 @@ def run(task, tmp_path, model: str, epochs: int, seed: int = 0, **kw) -> dict[st
     Returns the image and pixel AUROC, the untrained model's image AUROC, the ratio of the normal crops'
     mean map value (trained ÷ untrained) and the seconds taken.
     """
-    t0 = time.perf_counter()
     hparams = kw.pop("hparams", {})
     torch.manual_seed(seed)
     untrained = create_model(model, image_size=64, channels=1, **hparams)
-    r = train(
-        TrainConfig(
-            model=model,
-            data=task,
-            out=str(tmp_path / model),
-            epochs=epochs,
-            batch_size=8,
-            image_size=64,
-            workers=0,
-            device="cpu",
-            seed=seed,
-            progress=False,
-            hparams=hparams,
-            **kw,
-        )
-    )
-    scores, maps = _scores(r.checkpoint, task, tmp_path / "maps.h5")
-    before, before_maps = _scores(untrained, task, tmp_path / "untrained.h5")
-    reader = DatasetReader(task, split="test")
-    labels = reader.labels > 0
-    masks = np.stack([reader.read_mask(i) for i in range(len(reader))])
+    r = train_and_score(task, tmp_path, model, epochs, seed=seed, hparams=hparams, **kw)
+    before, before_maps = predict_scores(untrained, task, tmp_path / "untrained.h5")
+    normal = ~r["labels"]
     out = {
-        "image_auroc": float(roc_auc_score(labels, scores)),
-        "pixel_auroc": float(roc_auc_score(masks.ravel() > 0, maps.ravel())),
-        "untrained_auroc": float(roc_auc_score(labels, before)),
-        "map_ratio": float(maps[~labels].mean() / before_maps[~labels].mean()),
-        "seconds": time.perf_counter() - t0,
+        "image_auroc": r["image_auroc"],
+        "pixel_auroc": r["pixel_auroc"],
+        "untrained_auroc": float(roc_auc_score(r["labels"], before)),
+        "map_ratio": float(r["maps"][normal].mean() / before_maps[normal].mean()),
+        "seconds": r["seconds"],
     }
     print(f"{model} seed {seed}: " + ", ".join(f"{k} {v:.3f}" for k, v in out.items()))
     return out
