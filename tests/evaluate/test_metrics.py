@@ -277,3 +277,20 @@ def test_bad_inputs():
         pixel_metrics([np.zeros((2, 2))], [])
     with pytest.raises(ConfigError):
         aupro([np.zeros((2, 2))], [np.eye(2, dtype=np.uint8)], limit=0)
+
+
+@pytest.mark.parametrize("limit", [0.01, 0.05, 0.3, 1.0])
+@pytest.mark.parametrize("levels", [4, 256, None])
+def test_aupro_partial_sort_equals_the_fully_sorted_summary(limit, levels):
+    """aupro() sorts only the defect-free scores at or above the cut (ties included); the value must
+    equal the one computed from the fully sorted summary, also with heavy ties at the cut."""
+    rng = np.random.default_rng(7)
+    masks = np.zeros((6, 40, 40), np.uint8)
+    masks[1, 5:15, 5:12] = 1
+    masks[2, 20:30, 22:38] = 1
+    masks[4, 0:3, 0:40] = 1
+    maps = rng.random((6, 40, 40)) + 0.3 * rng.random((6, 40, 40)) * masks
+    if levels is not None:  # quantised after the shift: defect and defect-free pixels share values
+        maps = np.floor(maps * levels) / levels
+    maps = maps.astype(np.float32)
+    assert aupro(maps, masks, limit) == pytest.approx(pixel_metrics(maps, masks, limit)["aupro"], abs=1e-12)

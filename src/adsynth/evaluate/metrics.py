@@ -274,10 +274,12 @@ class PixelSummary:
     defect_weight: np.ndarray
     defect_weight_tail: np.ndarray
     n_regions: int
+    #: number of defect-free pixels when ``ok`` holds only the highest of them (AUPRO-only summary)
+    ok_total: int | None = None
 
     @property
     def n_ok(self) -> int:
-        return int(self.ok.size)
+        return int(self.ok.size if self.ok_total is None else self.ok_total)
 
     @property
     def n_defect(self) -> int:
@@ -343,35 +345,65 @@ class PixelAccumulator:
         self._weights.append(1.0 / sizes[in_region])
         self._n_regions += int(n)
 
+    def _joined_ok(self) -> np.ndarray:
+        # Chunks are private copies, so the joined array can be reordered in place. Moving them one
+        # by one into a preallocated array (freeing each) keeps the peak near 4 bytes/pixel.
+        if len(self._ok) == 1:
+            ok = self._ok.pop()
+        else:
+            ok = np.empty(sum(c.size for c in self._ok), np.float32)
+            pos = 0
+            self._ok.reverse()
+            while self._ok:
+                chunk = self._ok.pop()
+                ok[pos : pos + chunk.size] = chunk
+                pos += chunk.size
+                del chunk
+        self._ok = [ok]
+        return ok
+
+    def pro_summary(self, limit: float) -> PixelSummary:
+        """A summary for AUPRO up to ``limit`` only.
+
+        Of the defect-free pixels, only those scoring at least the k-th largest defect-free score
+        (k = ⌊limit · n⌋ + 1; ties included) can place a curve segment left of ``limit``, so only they
+        are kept and sorted; a linear-time partition finds that score. Valid alone only (not combined
+        with other summaries: their pooled cut can be lower). Not cached; when the full
+        summary is already cached it is returned.
+        """
+        if self._summary is not None:
+            return self._summary
+        ok = self._joined_ok()
+        n = ok.size
+        if n:
+            k = min(n, int(np.floor(check_limit(limit) * n)) + 1)
+            ok.partition(n - k)  # in place: the set of scores is unchanged
+            top = ok[ok >= ok[n - k]]
+            top.sort()
+        else:
+            top = ok[:0].copy()
+        defect, weight, tail = self._sorted_defects()
+        return PixelSummary(top, defect, weight, tail, self._n_regions, ok_total=n)
+
+    def _sorted_defects(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self._defect:
+            scores = np.concatenate(self._defect)
+            weights = np.concatenate(self._weights)
+            order = np.argsort(scores, kind="stable")
+            scores, weights = scores[order], weights[order]
+        else:
+            scores, weights = np.zeros(0, np.float32), np.zeros(0)
+        self._defect, self._weights = [scores], [weights]
+        tail = np.zeros(scores.size + 1)
+        tail[:-1] = np.cumsum(weights[::-1])[::-1]
+        return scores, weights, tail
+
     def summary(self) -> PixelSummary:
         """Sort what was collected (once; cached until the next update)."""
         if self._summary is None:
-            # Chunks are private copies, so the joined array can be sorted in place. Moving them
-            # one by one into a preallocated array (freeing each) keeps the peak near 4 bytes/pixel.
-            if len(self._ok) == 1:
-                ok = self._ok.pop()
-            else:
-                ok = np.empty(sum(c.size for c in self._ok), np.float32)
-                pos = 0
-                self._ok.reverse()
-                while self._ok:
-                    chunk = self._ok.pop()
-                    ok[pos : pos + chunk.size] = chunk
-                    pos += chunk.size
-                    del chunk
+            ok = self._joined_ok()
             ok.sort()
-            self._ok = [ok]
-            if self._defect:
-                scores = np.concatenate(self._defect)
-                weights = np.concatenate(self._weights)
-                order = np.argsort(scores, kind="stable")
-                scores, weights = scores[order], weights[order]
-            else:
-                scores, weights = np.zeros(0, np.float32), np.zeros(0)
-            self._defect, self._weights = [scores], [weights]
-            tail = np.zeros(scores.size + 1)
-            tail[:-1] = np.cumsum(weights[::-1])[::-1]
-            self._summary = PixelSummary(ok, scores, weights, tail, self._n_regions)
+            self._summary = PixelSummary(ok, *self._sorted_defects(), self._n_regions)
         return self._summary
 
     def compute(self) -> dict[str, float | Undefined]:
@@ -653,7 +685,9 @@ def aupro(maps, masks, limit: float = DEFAULT_PRO_LIMIT) -> float | Undefined:
         1.0
     """
     limit = check_limit(limit)
-    summaries = [_summary(maps, masks)]
+    acc = PixelAccumulator(limit=limit)
+    acc.update(maps, masks)
+    summaries = [acc.pro_summary(limit)]
     undefined = _pro_undefined(summaries)
     if undefined is not None:
         return undefined
