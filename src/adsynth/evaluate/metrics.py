@@ -305,6 +305,10 @@ class PixelAccumulator:
     def __init__(self, limit: float = DEFAULT_PRO_LIMIT) -> None:
         self.limit = check_limit(limit)
         self._ok: list[np.ndarray] = []
+        # One preallocated float32 buffer for the defect-free scores of the first batch (its size is
+        # known), so that they are never held twice; later batches are kept as chunks.
+        self._buf: np.ndarray | None = None
+        self._used = 0
         self._defect: list[np.ndarray] = []
         self._weights: list[np.ndarray] = []
         self._n_regions = 0
@@ -317,6 +321,9 @@ class PixelAccumulator:
         """
         if len(maps) != len(masks):
             raise DataError(f"expected as many masks as maps, got {len(masks)} masks for {len(maps)} maps")
+        if self._buf is None and not self._ok and not self._defect:
+            self._buf = np.empty(sum(int(np.size(m)) for m in masks), np.float32)
+            self._used = 0
         for i, (amap, mask) in enumerate(zip(maps, masks, strict=True)):
             label = f"sample {names[i]!r}" if names is not None else f"map {i} of the batch"
             self.add(amap, mask, label)
@@ -335,17 +342,28 @@ class PixelAccumulator:
         defect = mask.astype(bool, copy=False)
         self._summary = None
         if not defect.any():
-            self._ok.append(np.array(amap, copy=True).ravel())
+            self._keep_ok(amap.ravel())
             return
         regions, n = ndimage.label(defect, structure=_STRUCTURE)
         sizes = np.bincount(regions.ravel())
         in_region = regions[defect]
-        self._ok.append(amap[~defect])
+        self._keep_ok(amap[~defect])
         self._defect.append(amap[defect])
         self._weights.append(1.0 / sizes[in_region])
         self._n_regions += int(n)
 
+    def _keep_ok(self, values: np.ndarray) -> None:
+        buf, n = self._buf, values.size
+        if buf is not None and self._used + n <= buf.size:
+            buf[self._used : self._used + n] = values
+            self._used += n
+        else:
+            self._ok.append(np.array(values, dtype=np.float32, copy=True))
+
     def _joined_ok(self) -> np.ndarray:
+        if self._buf is not None:
+            self._ok.insert(0, self._buf[: self._used])
+            self._buf, self._used = None, 0
         # Chunks are private copies, so the joined array can be reordered in place. Moving them one
         # by one into a preallocated array (freeing each) keeps the peak near 4 bytes/pixel.
         if len(self._ok) == 1:
@@ -492,7 +510,7 @@ def _kth_largest(arrays: Sequence[np.ndarray], k: int) -> np.float32:
     return _key_float32(lo)
 
 
-_BLOCK = 1 << 18
+_BLOCK = 1 << 16
 
 
 def _pro_segments(summaries: Sequence[PixelSummary], limit: float):
@@ -502,7 +520,7 @@ def _pro_segments(summaries: Sequence[PixelSummary], limit: float):
     scores held by defect-free pixels. So the area is carried by one segment per distinct defect-free
     score s, from (fpr(>s), pro(>s)) to (fpr(>=s), pro(>=s)); the points in between, at scores held by
     defect pixels only, lie on vertical lines and add no area. Yields (x0, y0, x1, y1) arrays in order
-    of descending s, a block of at most ~2**18 scores at a time so that memory stays bounded.
+    of descending s, a block of at most ~2**16 scores at a time so that memory stays bounded.
     The caller checks there is at least one defect-free pixel and one region.
     """
     n_ok = sum(s.n_ok for s in summaries)
