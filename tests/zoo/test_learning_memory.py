@@ -14,7 +14,8 @@ Thresholds (measured values on this machine in the README of each method):
   never on blobs; measured 0.92 after 12 epochs; asserted ≥ 0.8.
 * draem-sspcab: a DRAEM whose discriminative network has not learnt to segment is at chance (0.36-0.50
   measured for DRAEM in ``test_learning.py``); ≥ 0.7 shows it learnt from the online DRAEM anomalies,
-  which differ from the painted test defects. Measured 0.85 after 15 epochs.
+  which differ from the painted test defects. Measured 0.85 after 15 epochs (1.00 in a later run with
+  one thread); trained without the 30 % image rotation (0.395 with it at this budget).
 """
 
 from __future__ import annotations
@@ -58,6 +59,14 @@ def test_draem_sspcab_learns(task, tmp_path):
     recipe, what = draem_recipe()
     print(f"draem-sspcab trained with {what}")
     image_auroc, _, _ = run(
-        task, tmp_path, "draem-sspcab", 15, lr=1e-3, recipe=recipe, hparams={"base_width": 8}
+        task,
+        tmp_path,
+        "draem-sspcab",
+        15,
+        lr=1e-3,
+        recipe=recipe,
+        # Without DRAEM's 30 % rotation of the training image: within 15 epochs on 48 crops the rotated
+        # black-cornered targets cost the tiny model its image score (measured 0.395 with, 0.848 without).
+        hparams={"base_width": 8, "rotate_prob": 0.0},
     )
     assert image_auroc >= 0.7

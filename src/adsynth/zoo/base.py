@@ -121,6 +121,12 @@ class AnomalyModel(nn.Module):
         """
         raise NotImplementedError(f"{self.name} does not train by gradient")
 
+    def train_rotation(self) -> tuple[float, float] | None:
+        """``(probability, max_degrees)``: the trainer rotates each normal training image (the target
+        as well as the input of the synthesis) by U(−max, max) degrees with this probability, about its
+        centre, black outside (DRAEM's augmentation); None (default): no rotation."""
+        return None
+
     def on_epoch_start(self, epoch: int, epochs: int) -> None:
         """Called by the trainer before epoch ``epoch`` (0-based) of ``epochs``; default: nothing."""
 

@@ -56,6 +56,18 @@ class _PoolImages:
         return resize_image(self.dataset.reader.read_image(i), self.dataset.image_size)
 
 
+def rotate_image(img: np.ndarray, degrees: float) -> np.ndarray:
+    """``img`` (H×W×C uint8) rotated about its centre, bilinear, black outside; same shape."""
+    import cv2
+
+    h, w = img.shape[:2]
+    m = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), degrees, 1.0)
+    out = cv2.warpAffine(
+        img, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+    )
+    return out.reshape(img.shape)
+
+
 class ZooDataset(torch.utils.data.Dataset):
     """Samples of an adsynth dataset for a model of resolution ``image_size``.
 
@@ -79,6 +91,9 @@ class ZooDataset(torch.utils.data.Dataset):
         self.reader = H5Dataset(path, **filters)
         self.image_size = int(image_size)
         self.recipe = recipe
+        #: ``(probability, max_degrees)`` rotation of the training image (set by the trainer from
+        #: ``model.train_rotation()``), or None
+        self.rotation: tuple[float, float] | None = None
         self.seed = int(seed)
         self.epoch = 0
         self._pool = None
@@ -104,6 +119,11 @@ class ZooDataset(torch.utils.data.Dataset):
     def __getitem__(self, i: int) -> dict[str, Any]:
         item = self.reader[i]
         img = resize_image(item["image"], self.image_size)
+        if self.rotation is not None:
+            # Its own stream, so that the synthesis draws the same numbers with or without rotation.
+            rot = np.random.default_rng([self.seed, self.epoch, int(item["index"]), 1])
+            if rot.random() < self.rotation[0]:
+                img = rotate_image(img, float(rot.uniform(-self.rotation[1], self.rotation[1])))
         out: dict[str, Any] = {
             "image": to_tensor(img),
             "label": torch.tensor(item["label"], dtype=torch.int64),

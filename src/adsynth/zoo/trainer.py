@@ -569,6 +569,7 @@ def _train(cfg: TrainConfig, device: torch.device, d: _Dist, on_epoch_end, t0: f
     model = create_model(cfg.model, **{"image_size": image_size, "channels": dataset.channels, **cfg.hparams})
     if resume_ckpt is not None:
         model.load_state_dict(resume_ckpt["state_dict"])
+    dataset.rotation = model.train_rotation()
     record = cfg.record()
     if d.main:
         (out / CONFIG_FILE).write_text(

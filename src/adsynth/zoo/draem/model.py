@@ -152,7 +152,10 @@ class Draem(AnomalyModel):
         smooth_kernel: int = 21,
         smooth_map: bool = False,
         focal_gamma: float = 2.0,
+        rotate_prob: float = 0.3,
     ) -> None:
+        if not 0.0 <= float(rotate_prob) <= 1.0:
+            raise ConfigError(f"expected `rotate_prob` to be in [0, 1], got {rotate_prob}")
         if image_size < 32 or image_size % 32:
             raise ConfigError(f"expected `image_size` to be a multiple of 32, got {image_size}")
         if channels not in (1, 3):
@@ -168,13 +171,20 @@ class Draem(AnomalyModel):
             smooth_kernel=int(smooth_kernel),
             smooth_map=bool(smooth_map),
             focal_gamma=float(focal_gamma),
+            rotate_prob=float(rotate_prob),
         )
+        self.rotate_prob = float(rotate_prob)
         self.smooth_kernel = int(smooth_kernel)
         self.smooth_map = bool(smooth_map)
         self.focal_gamma = float(focal_gamma)
         self.reconstructive = ReconstructiveSubNetwork(self.channels, int(base_width))
         self.discriminative = DiscriminativeSubNetwork(2 * self.channels, 2, max(1, int(base_width) // 2))
         self.apply(init_weights)
+
+    def train_rotation(self) -> tuple[float, float] | None:
+        # DRAEM's loader rotates the normal image itself by U(-90, 90) degrees with p = 0.3 (black
+        # corners) before synthesising; the rotated image is also the reconstruction target.
+        return (self.rotate_prob, 90.0) if self.rotate_prob > 0 else None
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Reconstruction and segmentation logits (B×2×H×W) of ``x``."""

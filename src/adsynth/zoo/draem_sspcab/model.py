@@ -122,6 +122,7 @@ class DraemSSPCAB(Draem):
         sspcab_dilation: int = 1,
         sspcab_reduction: int = 8,
         sspcab_weight: float = 0.1,
+        rotate_prob: float = 0.3,
     ) -> None:
         for name, v in (
             ("sspcab_kernel", sspcab_kernel),
@@ -132,7 +133,9 @@ class DraemSSPCAB(Draem):
                 raise ConfigError(f"expected `{name}` to be a positive int, got {v}")
         if float(sspcab_weight) < 0:
             raise ConfigError(f"expected `sspcab_weight` to be >= 0, got {sspcab_weight}")
-        super().__init__(image_size, channels, base_width, smooth_kernel, smooth_map, focal_gamma)
+        super().__init__(
+            image_size, channels, base_width, smooth_kernel, smooth_map, focal_gamma, rotate_prob
+        )
         self._hparams.update(
             sspcab_kernel=int(sspcab_kernel),
             sspcab_dilation=int(sspcab_dilation),
