@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from adsynth._validation import check_range
 from adsynth.errors import ConfigError
 from adsynth.zoo.base import AnomalyModel, Prediction, register_model
 from adsynth.zoo.draem.loss import draem_loss
@@ -154,8 +155,7 @@ class Draem(AnomalyModel):
         focal_gamma: float = 2.0,
         rotate_prob: float = 0.3,
     ) -> None:
-        if not 0.0 <= float(rotate_prob) <= 1.0:
-            raise ConfigError(f"expected `rotate_prob` to be in [0, 1], got {rotate_prob}")
+        rotate_prob = check_range(rotate_prob, 0, 1, "rotate_prob")
         if image_size < 32 or image_size % 32:
             raise ConfigError(f"expected `image_size` to be a multiple of 32, got {image_size}")
         if channels not in (1, 3):

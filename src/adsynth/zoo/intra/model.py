@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from adsynth._validation import check_positive_int
 from adsynth.errors import ConfigError
 from adsynth.zoo.base import AnomalyModel, Prediction, register_model
 from adsynth.zoo.losses import ssim_loss
@@ -111,12 +112,11 @@ class Intra(AnomalyModel):
             ("windows_per_image", windows_per_image),
             ("infer_batch", infer_batch),
         ):
-            if int(v) < 1:
-                raise ConfigError(f"expected `{name}` to be a positive int, got {v}")
+            check_positive_int(v, name)
         if int(dim) % int(heads):
             raise ConfigError(f"expected `dim` ({dim}) to be divisible by `heads` ({heads})")
-        if smooth_kernel is not None and int(smooth_kernel) < 1:
-            raise ConfigError(f"expected `smooth_kernel` to be a positive int, got {smooth_kernel}")
+        if smooth_kernel is not None:
+            check_positive_int(smooth_kernel, "smooth_kernel")
         super().__init__(
             image_size,
             channels,

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from adsynth._validation import check_positive_int
 from adsynth.errors import ConfigError
 from adsynth.synth.masks import make_riad_masks
 from adsynth.zoo.base import AnomalyModel, Prediction, register_model
@@ -145,8 +146,7 @@ class Riad(AnomalyModel):
                 f"expected `k_values` to be a non-empty list of positive ints, got {k_values!r}"
             )
         for name, v in (("base_width", base_width), ("n_masks", n_masks), ("infer_batch", infer_batch)):
-            if int(v) < 1:
-                raise ConfigError(f"expected `{name}` to be a positive int, got {v}")
+            check_positive_int(v, name)
         if smooth_sigma is not None and float(smooth_sigma) < 0:
             raise ConfigError(f"expected `smooth_sigma` to be >= 0, got {smooth_sigma}")
         super().__init__(

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
+from adsynth._validation import check_positive_int
 from adsynth.errors import ConfigError
 from adsynth.synth.masks import make_stripe_masks
 from adsynth.zoo.base import AnomalyModel, Prediction, register_model
@@ -164,8 +165,7 @@ class Scadn(AnomalyModel):
             raise ConfigError(f"expected `image_size` to be a multiple of 4 and >= 32, got {image_size}")
         check_channels(channels)
         for name, v in (("base_width", base_width), ("disc_width", disc_width), ("dilation", dilation)):
-            if int(v) < 1:
-                raise ConfigError(f"expected `{name}` to be a positive int, got {v}")
+            check_positive_int(v, name)
         if int(blocks) < 0 or int(infer_batch) < 1:
             raise ConfigError(f"expected `blocks` >= 0 and `infer_batch` >= 1, got {blocks}, {infer_batch}")
         if (

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from adsynth._validation import check_positive_int
 from adsynth.errors import ConfigError
 from adsynth.synth.superpixel import slic_segments
 from adsynth.zoo.base import AnomalyModel, Prediction, register_model
@@ -115,8 +116,7 @@ class Smai(AnomalyModel):
                 f"expected `map_reduce` to be one of {', '.join(MAP_REDUCE)}, got {map_reduce!r}"
             )
         for name, v in (("base_width", base_width), ("n_segments", n_segments), ("infer_batch", infer_batch)):
-            if int(v) < 1:
-                raise ConfigError(f"expected `{name}` to be a positive int, got {v}")
+            check_positive_int(v, name)
         if slic_size is not None and int(slic_size) < 2:
             raise ConfigError(f"expected `slic_size` to be an int >= 2 or None, got {slic_size}")
         if float(compactness) <= 0 or (smooth_sigma is not None and float(smooth_sigma) < 0):
