@@ -200,3 +200,18 @@ def test_user_errors_are_one_line(tiny, tmp_path):
         assert r.exit_code == code, (args, r.output)
         assert text in r.output, (args, r.output)
         assert "Traceback" not in r.output
+
+
+def test_backbones_lists_bundled_and_cached_weights(tmp_path, monkeypatch):
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    snap = tmp_path / "hf" / "models--timm--resnet18.a1_in1k" / "snapshots" / ("0" * 40)
+    snap.mkdir(parents=True)
+    (snap / "model.safetensors").write_bytes(b"x" * 1000)
+    r = CliRunner().invoke(cli, ["backbones", "--json"])
+    assert r.exit_code == 0, r.output
+    rows = {row["backbone"]: row for row in json.loads(r.output)}
+    assert rows["tf_efficientnet_lite0"]["installed"] and rows["tf_efficientnet_lite0"]["source"] == "bundled"
+    assert rows["resnet18.a1_in1k"]["source"] == "timm cache"
+    table = CliRunner().invoke(cli, ["backbones"]).output
+    assert "tf_efficientnet_lite0 (default)" in table and "resnet18.a1_in1k" in table

@@ -162,3 +162,40 @@ def test_unknown_hyperparameter_is_a_config_error():
         create_model("ae", image_size=48)
     with pytest.raises(ConfigError, match="multiple of 32"):
         create_model("draem", image_size=80)
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if MODELS.get(n).needs_pretrained])
+def test_pretrained_models_train_with_their_defaults_offline(name, tmp_path, monkeypatch):
+    """A fresh install with no network and empty caches: the default backbone is the bundled one."""
+    import socket
+
+    from zoo_helpers import texture_crops, write_dataset
+
+    from adsynth.zoo.trainer import TrainConfig, train
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setattr(torch.hub, "_hub_dir", None)
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("network access attempted")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    data = write_dataset(tmp_path / "d.h5", texture_crops(8, size=SIZE))
+    r = train(
+        TrainConfig(
+            model=name,
+            data=data,
+            out=tmp_path / "run",
+            epochs=1,
+            image_size=SIZE,
+            batch_size=4,
+            workers=0,
+            device="cpu",
+            progress=False,
+        )
+    )
+    model = load_model(r.checkpoint)
+    assert model.weights_source.startswith("bundled:")
+    pred = model.eval().predict(torch.rand(2, model.channels, SIZE, SIZE))
+    assert torch.isfinite(pred.score).all() and pred.anomaly_map.shape == (2, SIZE, SIZE)

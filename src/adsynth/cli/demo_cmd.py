@@ -38,7 +38,7 @@ def demo(out, sample, model, epochs, size, device, seed, overwrite):
     \b
     1. 64 normal training images and 64 held-out images cropped from a bundled photo;
     2. a test set of synthetic defects (recipe `mixed`, 30 % left normal);
-    3. training on the normal images (offline: a random-init backbone for feature methods);
+    3. training on the normal images (feature methods: the bundled ImageNet EfficientNet-Lite0);
     4. evaluation per defect type: image/pixel AUROC, AUPRO, F1-max, AP, plots and overlays.
     """
     from adsynth.data.preview import contact_sheet
@@ -47,7 +47,6 @@ def demo(out, sample, model, epochs, size, device, seed, overwrite):
     from adsynth.evaluate.report import format_markdown, write_report
     from adsynth.evaluate.runner import evaluate_files, image_getter
     from adsynth.synth.engine import generate_dataset
-    from adsynth.zoo import model_hparams
     from adsynth.zoo.predict import predict_dataset
     from adsynth.zoo.trainer import TrainConfig, train
 
@@ -71,15 +70,7 @@ def demo(out, sample, model, epochs, size, device, seed, overwrite):
         overwrite=overwrite,
     )
     contact_sheet(test_h5, root / "test_preview.png", n=24, overwrite=True)
-    hp: dict = {}
-    params = model_hparams(model) or {}
-    if "pretrained" in params:
-        hp["pretrained"] = False  # offline: no ImageNet weights to download
-    if "backbone" in params:
-        hp["backbone"] = "resnet18"
-    click.echo(
-        f"[3/5] training {model} on {train_h5} ({'random-init backbone, ' if hp else ''}device {device})"
-    )
+    click.echo(f"[3/5] training {model} on {train_h5} (device {device})")
     res = train(
         TrainConfig(
             model=model,
@@ -88,7 +79,6 @@ def demo(out, sample, model, epochs, size, device, seed, overwrite):
             epochs=epochs,
             image_size=size,
             device=device,
-            hparams=hp,
             seed=seed,
             overwrite=True,
             workers=2,

@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "train": "adsynth.cli.train_cmd:train",
     "predict": "adsynth.cli.predict_cmd:predict",
     "models": "adsynth.cli.models_cmd:models",
+    "backbones": "adsynth.cli.backbones_cmd:backbones",
     "demo": "adsynth.cli.demo_cmd:demo",
     "eval": "adsynth.cli.eval_cmd:eval_cmd",
 }

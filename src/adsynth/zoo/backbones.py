@@ -1,15 +1,18 @@
-"""Feature-extractor backbones for the zoo: timm models with weights from local files only.
+"""Feature-extractor backbones for the zoo: timm models with weights from local sources only.
 
 Every backbone is ``timm.create_model(name, features_only=True, out_indices=...)`` wrapped in
 :class:`Backbone`, which takes images in [0, 1] (1 or 3 channels), replicates grayscale to RGB and applies
-the ImageNet normalisation. Weights come, in this order, from
+the normalisation the weights were trained with (:func:`normalization`). Weights come, in this order, from
 
 1. ``backbone_from``: the backbone of a trained zoo checkpoint (e.g. a CutPaste model trained on the
    user's own images, a self-supervised alternative to ImageNet weights);
-2. ``weights``: a state_dict file (``torch.save`` output or ``.safetensors``) for the timm model;
-3. ``pretrained=True``: timm's weights **if already in the local cache** (Hugging Face hub cache or the
-   torch hub ``checkpoints`` folder). adsynth never downloads at run time: with no cached copy this fails at
-   once with a :class:`~adsynth.errors.WeightsError` that says how to supply weights;
+2. ``weights``: a state_dict file (``torch.save`` output or ``.safetensors``) for the timm model (an
+   explicit file always wins; files in a bundled package's own key format are renamed);
+3. ``pretrained=True``: the **bundled** weights of the architecture when their package is installed
+   (:mod:`adsynth.zoo.bundled_weights`: ImageNet EfficientNet-Lite0 comes with adsynth), else timm's
+   weights **if already in the local cache** (Hugging Face hub cache or the torch hub ``checkpoints``
+   folder). adsynth never downloads at run time: with neither this fails at once with a
+   :class:`~adsynth.errors.WeightsError` that says how to supply weights;
 4. otherwise random initialisation.
 
 Example:
@@ -36,6 +39,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from adsynth.errors import ConfigError, WeightsError
+from adsynth.zoo.bundled_weights import BUNDLED, hf_cache_dir
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -44,8 +48,9 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 BODY_PREFIX = "body."
 
 HOW_TO_SUPPLY = (
-    "adsynth never downloads weights at run time; supply them with `--weights PATH` (a state_dict or "
-    ".safetensors file for this timm model), use `--no-pretrained` (random init), or "
+    "adsynth never downloads weights at run time; use a bundled ImageNet backbone (`--backbone "
+    "tf_efficientnet_lite0`; `adsynth backbones` lists them), supply weights with `--weights PATH` "
+    "(a state_dict or .safetensors file for this timm model), use `--no-pretrained` (random init), or "
     "`--backbone-from runs/cutpaste/model.pt` (the backbone of a CutPaste model trained on your images). "
     "To fill the local cache once on a machine with internet: "
     "python -c \"import timm; timm.create_model('{name}', pretrained=True)\""
@@ -59,18 +64,26 @@ class Backbone(nn.Module):
         body: the timm feature model (has ``feature_info``).
         in_chans: input channels of ``body``; 1-channel images are replicated when it expects 3.
         weights_source: where the weights came from (for logs and checkpoint configs).
+        mean, std: RGB input normalisation (of images in [0, 1]).
 
     Attributes:
         feature_info: timm's ``FeatureInfo`` (``.channels()``, ``.reduction()``).
     """
 
-    def __init__(self, body: nn.Module, in_chans: int = 3, weights_source: str = "random-init") -> None:
+    def __init__(
+        self,
+        body: nn.Module,
+        in_chans: int = 3,
+        weights_source: str = "random-init",
+        mean: Sequence[float] = IMAGENET_MEAN,
+        std: Sequence[float] = IMAGENET_STD,
+    ) -> None:
         super().__init__()
         self.body = body
         self.in_chans = int(in_chans)
         self.weights_source = weights_source
-        mean = torch.tensor(IMAGENET_MEAN if in_chans == 3 else (sum(IMAGENET_MEAN) / 3,) * in_chans)
-        std = torch.tensor(IMAGENET_STD if in_chans == 3 else (sum(IMAGENET_STD) / 3,) * in_chans)
+        mean = torch.tensor(tuple(mean) if in_chans == 3 else (sum(mean) / 3,) * in_chans)
+        std = torch.tensor(tuple(std) if in_chans == 3 else (sum(std) / 3,) * in_chans)
         # Non-persistent: constants, not state; checkpoints stay loadable if the normalisation is revised.
         self.register_buffer("mean", mean.view(1, -1, 1, 1), persistent=False)
         self.register_buffer("std", std.view(1, -1, 1, 1), persistent=False)
@@ -125,6 +138,7 @@ def create_backbone(
         raise ConfigError("give either `weights` or `backbone_from`, not both")
     # Read the weights before building the network so that a missing file fails at once.
     state: dict[str, torch.Tensor] | None = None
+    bundled = None
     source = "random-init"
     if backbone_from is not None:
         state = checkpoint_backbone_state(backbone_from)
@@ -133,18 +147,30 @@ def create_backbone(
         state = read_state_dict(weights)
         source = f"file:{weights}"
     elif pretrained:
-        path = find_cached_weights(name)
-        if path is None:
-            raise WeightsError(
-                f"pretrained weights for backbone {name!r} are not in the local cache "
-                f"(looked in {_hf_cache_dir()} and {Path(torch.hub.get_dir()) / 'checkpoints'}). "
-                + HOW_TO_SUPPLY.format(name=name)
-            )
-        state = read_state_dict(path)
-        source = f"cache:{path}"
+        entry = BUNDLED.get(name)
+        if entry is not None and entry.path() is not None:
+            bundled = entry
+            source = f"bundled:{entry.package}"
+        else:
+            path = find_cached_weights(name)
+            if path is None:
+                hint = f"install its bundled weights with `{entry.install_hint()}`, or " if entry else ""
+                raise WeightsError(
+                    f"pretrained weights for backbone {name!r} are not installed and not in the local "
+                    f"cache (looked in {hf_cache_dir()} and {Path(torch.hub.get_dir()) / 'checkpoints'}); "
+                    + hint
+                    + HOW_TO_SUPPLY.format(name=name)
+                )
+            state = read_state_dict(path)
+            source = f"cache:{path}"
     body = timm.create_model(
         name, features_only=True, out_indices=tuple(out_indices), pretrained=False, in_chans=in_chans
     )
+    if bundled is not None:
+        state = bundled.load(_stage_depths(body))
+    elif state is not None and name in BUNDLED and "_conv_stem.weight" in state:
+        # A bundled package's file passed as --weights: same renaming as the catalogue's.
+        state = BUNDLED[name].key_map(state, _stage_depths(body))
     if state is not None:
         _load_matching(
             body,
@@ -153,17 +179,35 @@ def create_backbone(
             if backbone_from is None
             else f"the backbone of checkpoint {backbone_from}",
         )
-    return Backbone(body, in_chans=in_chans, weights_source=source)
+    mean, std = normalization(name)
+    return Backbone(body, in_chans=in_chans, weights_source=source, mean=mean, std=std)
 
 
-def _hf_cache_dir() -> Path:
-    # Read at call time (huggingface_hub freezes its constant at import), so tests and users can redirect it.
-    if os.environ.get("HF_HUB_CACHE"):
-        return Path(os.environ["HF_HUB_CACHE"])
-    hf_home = os.environ.get("HF_HOME") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "huggingface"
-    )
-    return Path(hf_home) / "hub"
+def _stage_depths(body: nn.Module) -> list[int]:
+    return [len(stage) for stage in getattr(body, "blocks", ())]
+
+
+def normalization(name: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """RGB mean and std of the input normalisation for backbone ``name``: the bundled weights' own, else
+    timm's pretrained config for the name, else ImageNet's.
+
+    A function of the name only, so a model rebuilt from its checkpoint normalises as it did in training.
+
+    Example:
+        >>> normalization("resnet18")[0]
+        (0.485, 0.456, 0.406)
+    """
+    if name in BUNDLED:
+        return BUNDLED[name].mean, BUNDLED[name].std
+    from timm.models import get_pretrained_cfg
+
+    try:
+        cfg = get_pretrained_cfg(name)
+    except (RuntimeError, ValueError):
+        cfg = None
+    if cfg is not None and cfg.mean and len(cfg.mean) == 3 and cfg.std and len(cfg.std) == 3:
+        return tuple(cfg.mean), tuple(cfg.std)
+    return IMAGENET_MEAN, IMAGENET_STD
 
 
 def find_cached_weights(name: str) -> Path | None:
@@ -187,7 +231,7 @@ def find_cached_weights(name: str) -> Path | None:
         )
         for filename in filenames:
             found = try_to_load_from_cache(
-                repo_id, filename, cache_dir=_hf_cache_dir(), revision=revision or None
+                repo_id, filename, cache_dir=hf_cache_dir(), revision=revision or None
             )
             if isinstance(found, str) and Path(found).is_file():
                 return Path(found)

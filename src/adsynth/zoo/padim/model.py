@@ -18,6 +18,7 @@ from adsynth._validation import check_positive_int, check_range
 from adsynth.errors import ConfigError
 from adsynth.zoo.backbones import create_backbone, gaussian_blur2d, resize_lazy_buffers, resolve_backbone_name
 from adsynth.zoo.base import AnomalyModel, Prediction, register_model
+from adsynth.zoo.bundled_weights import DEFAULT_BACKBONE
 
 #: Matrix elements (float64) inverted per block in fit_end: bounds the temporary memory (≈256 MB).
 _INV_BLOCK_ELEMENTS = 1 << 25
@@ -51,7 +52,8 @@ class PaDiM(AnomalyModel):
     Args:
         image_size: training/inference resolution (PaDiM is position-specific: predict at this size).
         channels: 1 or 3 (grayscale is replicated for the ImageNet backbone).
-        backbone: timm model name (default ``wide_resnet50_2.tv_in1k``; ``resnet18`` for CPU).
+        backbone: timm model name (default ``tf_efficientnet_lite0``, ImageNet weights bundled with adsynth;
+            the paper's ``wide_resnet50_2.tv_in1k`` with ``--weights`` or a timm cache).
             With ``backbone_from``, the checkpoint's architecture.
         layers: backbone levels concatenated (1, 2, 3).
         pretrained / weights / backbone_from: where the backbone weights come from (see
@@ -84,7 +86,7 @@ class PaDiM(AnomalyModel):
         seed: int = 0,
         weights_source: str | None = None,
     ) -> None:
-        name = resolve_backbone_name(backbone, backbone_from, "wide_resnet50_2.tv_in1k")
+        name = resolve_backbone_name(backbone, backbone_from, DEFAULT_BACKBONE)
         layers = [check_positive_int(v, "layers[]") for v in layers]
         backbone_module = create_backbone(
             name, layers, pretrained=pretrained, weights=weights, backbone_from=backbone_from

@@ -19,6 +19,7 @@ from adsynth._validation import check_positive_int, check_range
 from adsynth.errors import ConfigError
 from adsynth.zoo.backbones import create_backbone, gaussian_blur2d, resize_lazy_buffers, resolve_backbone_name
 from adsynth.zoo.base import AnomalyModel, Prediction, register_model
+from adsynth.zoo.bundled_weights import DEFAULT_BACKBONE
 
 #: Query rows × memory rows per distance block (≈128 MB of float32): bounds peak memory of the NN search.
 _BLOCK_ELEMENTS = 1 << 25
@@ -96,8 +97,9 @@ class PatchCore(AnomalyModel):
     Args:
         image_size: training/inference resolution.
         channels: 1 or 3 (grayscale is replicated for the ImageNet backbone).
-        backbone: timm model name (default ``wide_resnet50_2.tv_in1k``, the torchvision weights the paper
-            used; ``resnet18`` is a fast CPU choice). With ``backbone_from``, the checkpoint's architecture.
+        backbone: timm model name (default ``tf_efficientnet_lite0``, ImageNet weights bundled with adsynth;
+            the paper's ``wide_resnet50_2.tv_in1k`` with ``--weights`` or a timm cache). With
+            ``backbone_from``, the checkpoint's architecture.
         layers: backbone levels to use (2, 3 = layer2, layer3).
         pretrained: load the backbone's ImageNet weights from the local cache.
         weights: a state_dict file for the backbone (instead of the cache).
@@ -142,7 +144,7 @@ class PatchCore(AnomalyModel):
         seed: int = 0,
         weights_source: str | None = None,
     ) -> None:
-        name = resolve_backbone_name(backbone, backbone_from, "wide_resnet50_2.tv_in1k")
+        name = resolve_backbone_name(backbone, backbone_from, DEFAULT_BACKBONE)
         layers = [check_positive_int(v, "layers[]") for v in layers]
         if score not in ("max", "reweight"):
             raise ConfigError(f"expected `score` to be 'max' or 'reweight', got {score!r}")
