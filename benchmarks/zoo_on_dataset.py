@@ -5,8 +5,9 @@
 
 Each method is trained on the normal ``train`` images with the settings listed in SETTINGS (chosen to
 fit a CPU budget; pass ``--epochs`` to override), then scored on the ``test`` split. Feature-embedding
-methods use the backbone of the CutPaste run (``--backbone-from``) when no pretrained weights are
-available offline, which is the way a factory without internet gets useful features.
+methods use the bundled ImageNet backbone (their default); with ``--no-imagenet`` they use the backbone
+of the CutPaste run in the same ``--out`` folder instead (``--backbone-from``: the "no ImageNet weights"
+variant). ``--image-size`` overrides every method's resolution (use the dataset's).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import argparse
 import json
 import time
 from pathlib import Path
+
+import yaml
 
 from adsynth.evaluate.report import format_markdown, write_report
 from adsynth.evaluate.runner import evaluate_files, image_getter
@@ -40,22 +43,27 @@ SETTINGS: dict[str, dict] = {
     "fanogan": {"epochs": 5, "batch_size": 32, "image_size": 64, "hparams": {"width": 32}},
     "ognet": {"epochs": 5, "batch_size": 32, "image_size": 64, "hparams": {"width": 32}},
     "cutpaste": {"epochs": 3, "batch_size": 16, "hparams": {}},
-    "patchcore": {"epochs": 1, "batch_size": 16, "hparams": {"backbone": "resnet18"}},
-    "padim": {"epochs": 1, "batch_size": 16, "hparams": {"backbone": "resnet18"}},
+    "cutpaste-imagenet": {"epochs": 3, "batch_size": 16, "hparams": {}},
+    "patchcore": {"epochs": 1, "batch_size": 16, "hparams": {}},
+    "padim": {"epochs": 1, "batch_size": 16, "hparams": {}},
 }
 
 
 def run(
-    model: str, data: str, out: Path, epochs: int | None, backbone_from: str | None, workers: int
+    model: str,
+    data: str,
+    out: Path,
+    epochs: int | None,
+    backbone_from: str | None,
+    workers: int,
+    image_size: int | None = None,
+    extra: dict | None = None,
 ) -> dict:
     s = SETTINGS.get(model, {"epochs": 10, "batch_size": 16, "hparams": {}})
-    image_size = s.get("image_size", 128)
-    hp = dict(s["hparams"])
-    if model in ("patchcore", "padim"):
-        hp["pretrained"] = False
-        if backbone_from:
-            hp.pop("backbone", None)
-            hp["backbone_from"] = backbone_from
+    image_size = image_size or s.get("image_size", 128)
+    hp = {**s["hparams"], **(extra or {})}
+    if model in ("patchcore", "padim") and backbone_from:
+        hp.update(pretrained=False, backbone_from=backbone_from)
     run_dir = out / model
     t0 = time.perf_counter()
     res = train(
@@ -101,14 +109,16 @@ def main() -> None:
     ap.add_argument("--models", nargs="+", default=list(SETTINGS))
     ap.add_argument("--epochs", type=int, default=None)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--image-size", type=int, default=None, help="every method's resolution")
+    ap.add_argument("--no-imagenet", action="store_true", help="padim/patchcore on the CutPaste backbone")
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="extra hyper-parameters")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    backbone_from = None
+    extra = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.set)}
+    backbone_from = str(out / "cutpaste" / "model.pt") if args.no_imagenet else None
     for m in args.models:
-        if m in ("patchcore", "padim") and backbone_from is None and (out / "cutpaste" / "model.pt").exists():
-            backbone_from = str(out / "cutpaste" / "model.pt")
-        r = run(m, args.data, out, args.epochs, backbone_from, args.workers)
+        r = run(m, args.data, out, args.epochs, backbone_from, args.workers, args.image_size, extra)
         (out / f"{m}.json").write_text(json.dumps(r, indent=2))
         print(
             f"\n### {m}\n\nsettings: epochs {r['epochs']}, hparams {r['hparams']}; "

@@ -20,74 +20,7 @@ from adsynth.errors import ConfigError
 from adsynth.zoo.backbones import create_backbone, gaussian_blur2d, resize_lazy_buffers, resolve_backbone_name
 from adsynth.zoo.base import AnomalyModel, Prediction, register_model
 from adsynth.zoo.bundled_weights import DEFAULT_BACKBONE
-
-#: Query rows × memory rows per distance block (≈128 MB of float32): bounds peak memory of the NN search.
-_BLOCK_ELEMENTS = 1 << 25
-
-
-def greedy_coreset(
-    features: torch.Tensor, k: int, projection_dim: int | None = 128, generator: torch.Generator | None = None
-) -> torch.Tensor:
-    """Indices of ``k`` rows of ``features`` chosen by greedy k-center selection (minimax facility location).
-
-    As in PatchCore, distances are computed after a Johnson-Lindenstrauss random projection to
-    ``projection_dim`` dimensions (None = no projection) to make selection cheap; each step adds the point
-    farthest from the current selection and updates all minimum distances with one batched operation.
-
-    Args:
-        features: N×D tensor.
-        k: number of points to select (1 ≤ k ≤ N).
-        projection_dim: target dimension of the random projection; skipped when ≥ D or None.
-        generator: torch generator (CPU) for the projection and the first point.
-
-    Returns:
-        LongTensor of ``k`` distinct indices, in selection order.
-
-    Example:
-        >>> pts = torch.tensor([[0.0], [0.1], [5.0], [10.0]])
-        >>> idx = greedy_coreset(pts, 3, projection_dim=None, generator=torch.Generator().manual_seed(0))
-        >>> sorted(idx.tolist())
-        [0, 2, 3]
-    """
-    n, d = features.shape
-    if not 1 <= k <= n:
-        raise ValueError(f"expected 1 <= k <= {n}, got k={k}")
-    x = features.float()
-    if projection_dim is not None and projection_dim < d:
-        proj = torch.randn(d, projection_dim, generator=generator) / math.sqrt(projection_dim)
-        x = x @ proj.to(x.device)
-    start = int(torch.randint(n, (1,), generator=generator))
-    selected = torch.empty(k, dtype=torch.long, device=x.device)
-    selected[0] = start
-    # Squared distances via ‖x‖² + ‖c‖² − 2 x·c: one matrix-vector product per step, no N×D temporary.
-    sq = (x * x).sum(1)
-    min_dist = sq - 2.0 * (x @ x[start]) + sq[start]
-    for i in range(1, k):
-        idx = torch.argmax(min_dist)
-        selected[i] = idx
-        torch.minimum(min_dist, sq - 2.0 * (x @ x[idx]) + sq[idx], out=min_dist)
-    return selected
-
-
-def nearest_distances(
-    queries: torch.Tensor, memory: torch.Tensor, k: int = 1
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Euclidean distances and indices of the ``k`` nearest ``memory`` rows for each query row.
-
-    Computed as ‖q‖² + ‖m‖² − 2 q·m in blocks of queries (matrix products, no per-patch loop).
-
-    Returns:
-        (distances Q×k ascending, indices Q×k).
-    """
-    m_sq = (memory * memory).sum(1)
-    rows = max(1, _BLOCK_ELEMENTS // max(1, memory.shape[0]))
-    dists, idxs = [], []
-    for q in queries.split(rows):
-        d2 = (q * q).sum(1, keepdim=True) + m_sq.unsqueeze(0) - 2.0 * (q @ memory.T)
-        d2, idx = torch.topk(d2, k, dim=1, largest=False)
-        dists.append(d2.clamp_min_(0).sqrt_())
-        idxs.append(idx)
-    return torch.cat(dists), torch.cat(idxs)
+from adsynth.zoo.coreset import greedy_coreset, nearest_distances
 
 
 @register_model("patchcore")
