@@ -17,7 +17,7 @@ ORDER = [
     "ae", "vae", "memae", "mnad", "ssl-ae",
     "riad", "scadn", "intra", "smai",
     "ganomaly", "fanogan", "ognet",
-    "draem", "draem-sspcab", "cutpaste",
+    "draem", "draem-sspcab", "cutpaste", "cutpaste-imagenet",
     "patchcore", "padim",
 ]  # fmt: skip
 
