@@ -21,25 +21,16 @@ import time
 import numpy as np
 import torch
 
+from adsynth.zoo import coreset
 from adsynth.zoo.coreset import greedy_coreset, nearest_distances
 
 
 def plain_greedy(features: torch.Tensor, k: int, projection_dim: int, generator: torch.Generator):
-    """The loop PatchCore used before: one N×d matrix-vector product and one minimum per step."""
-    n, d = features.shape
-    x = features.float()
-    if projection_dim < d:
-        x = x @ (torch.randn(d, projection_dim, generator=generator) / math.sqrt(projection_dim))
-    start = int(torch.randint(n, (1,), generator=generator))
-    selected = torch.empty(k, dtype=torch.long)
-    selected[0] = start
-    sq = (x * x).sum(1)
-    min_dist = sq - 2.0 * (x @ x[start]) + sq[start]
-    for i in range(1, k):
-        idx = torch.argmax(min_dist)
-        selected[i] = idx
-        torch.minimum(min_dist, sq - 2.0 * (x @ x[idx]) + sq[idx], out=min_dist)
-    return selected
+    """The loop PatchCore used before (one N×d matrix-vector product and one minimum per step): the dense
+    path of :func:`greedy_coreset`, which CUDA tensors take, run here on the CPU on the same projection."""
+    x = coreset._project(features, projection_dim, generator)
+    start = int(torch.randint(x.shape[0], (1,), generator=generator))
+    return coreset._dense_greedy((x - x.mean(0)).contiguous(), k, start)
 
 
 def coverage(features: torch.Tensor, idx: torch.Tensor) -> float:

@@ -39,7 +39,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from adsynth.errors import ConfigError, WeightsError
-from adsynth.zoo.bundled_weights import BUNDLED, hf_cache_dir
+from adsynth.zoo.bundled_weights import BUNDLED, DEFAULT_BACKBONE, hf_cache_dir
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -49,7 +49,7 @@ BODY_PREFIX = "body."
 
 HOW_TO_SUPPLY = (
     "adsynth never downloads weights at run time; use a bundled ImageNet backbone (`--backbone "
-    "tf_efficientnet_lite0`; `adsynth backbones` lists them), supply weights with `--weights PATH` "
+    f"{DEFAULT_BACKBONE}`; `adsynth backbones` lists them), supply weights with `--weights PATH` "
     "(a state_dict or .safetensors file for this timm model), use `--no-pretrained` (random init), or "
     "`--backbone-from runs/cutpaste/model.pt` (the backbone of a CutPaste model trained on your images). "
     "To fill the local cache once on a machine with internet: "
