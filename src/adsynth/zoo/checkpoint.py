@@ -32,6 +32,7 @@ import torch
 
 from adsynth import __version__
 from adsynth.errors import DataError, FormatError
+from adsynth.zoo.device import resolve_device
 
 CHECKPOINT_FORMAT = "adsynth-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -183,8 +184,6 @@ def load_model(checkpoint: str | os.PathLike, device: str | torch.device = "cpu"
     Example:
         >>> model = load_model("runs/ae/model.pt")  # doctest: +SKIP
     """
-    from adsynth.zoo.trainer import resolve_device
-
     ckpt = read_checkpoint(checkpoint)
     return model_from_checkpoint(ckpt, str(checkpoint)).to(resolve_device(device))
 

@@ -33,7 +33,7 @@ from adsynth.errors import ConfigError, DataError, OutputExistsError
 from adsynth.evaluate.io import MAPS_FORMAT, MAPS_FORMAT_VERSION
 from adsynth.zoo.checkpoint import data_fingerprint, load_model
 from adsynth.zoo.data import ZooDataset
-from adsynth.zoo.trainer import resolve_device
+from adsynth.zoo.device import resolve_device
 
 
 @dataclass

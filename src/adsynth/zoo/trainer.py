@@ -58,6 +58,7 @@ from adsynth.zoo.checkpoint import (
     set_rng_state,
 )
 from adsynth.zoo.data import EpochSampler, WorkerInit, ZooDataset, check_not_empty, epoch_generator
+from adsynth.zoo.device import resolve_device
 
 METRICS_FILE = "metrics.csv"
 CONFIG_FILE = "config.json"
@@ -152,25 +153,6 @@ class TrainResult:
     metrics: dict[str, float]
     images_per_s: float
     seconds: float
-
-
-def resolve_device(spec: str | torch.device = "auto") -> torch.device:
-    """``auto`` → ``cuda`` when available, else ``cpu``; validates ``cuda[:i]``."""
-    if isinstance(spec, torch.device):
-        return spec
-    s = str(spec).strip().lower()
-    if s == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if s == "cpu":
-        return torch.device("cpu")
-    if s == "cuda" or s.startswith("cuda:"):
-        if not torch.cuda.is_available():
-            raise ConfigError(f"device {spec!r} requested but CUDA is not available (use --device cpu)")
-        dev = torch.device(s)
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ConfigError(f"device {spec!r}: only {torch.cuda.device_count()} CUDA device(s)")
-        return dev
-    raise ConfigError(f"expected `device` to be auto, cpu, cuda or cuda:i, got {spec!r}")
 
 
 # ---------------------------------------------------------------------------------------- distributed
