@@ -8,7 +8,7 @@ from scipy import ndimage
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
 
 from adsynth.errors import ConfigError, DataError
-from adsynth.evaluate import metrics as M
+from adsynth.evaluate import pro
 from adsynth.evaluate.metrics import (
     ImageAccumulator,
     PixelAccumulator,
@@ -233,14 +233,14 @@ def test_kth_largest_across_groups_with_ties():
     arrays = [np.sort(rng.integers(-5, 5, n).astype(np.float32) / 3) for n in (10, 0, 7, 30)]
     flat = np.sort(np.concatenate(arrays))[::-1]
     for k in range(1, flat.size + 1):
-        assert M._kth_largest(arrays, k) == flat[k - 1]
+        assert pro._kth_largest(arrays, k) == flat[k - 1]
 
 
 def test_blocks_give_the_same_area(monkeypatch):
     rng = np.random.default_rng(11)
     maps, masks = random_case(rng, 4, 12, 40, 0.1)
     want = aupro(maps, masks, 0.4)
-    monkeypatch.setattr(M, "_BLOCK", 7)  # many blocks, runs of ties across block edges
+    monkeypatch.setattr(pro, "_BLOCK", 7)  # many blocks, runs of ties across block edges
     assert aupro(maps, masks, 0.4) == pytest.approx(want, abs=1e-12)
     assert aupro(maps, masks, 0.4) == pytest.approx(loop_aupro(maps, masks, 0.4), abs=1e-9)
 
