@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -121,6 +122,10 @@ def test_write_report_files(samples, tmp_path):
     assert data["rows"][0]["defect_type"] == "crack"
     assert data["rows"][0]["metrics"]["image_auroc"] == pytest.approx(0.75)
     assert not list(out.glob(".*.tmp"))
+    mask = os.umask(0o022)
+    os.umask(mask)
+    for p in got:  # the umask's permissions, not mkstemp's 0600
+        assert p.stat().st_mode & 0o777 == 0o666 & ~mask, p
     with pytest.raises(OutputExistsError):
         write_report(rep, out)
     write_report(evaluate(samples[:2]), out, overwrite=True)

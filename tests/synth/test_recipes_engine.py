@@ -100,6 +100,20 @@ def test_same_seed_same_bytes_whatever_the_workers(tmp_path, normals):
         assert not np.array_equal(fa["images"][()], fc["images"][()])
 
 
+def test_same_seed_same_file_bytes_with_source_date_epoch(tmp_path, normals, monkeypatch):
+    """With SOURCE_DATE_EPOCH fixed, two identical runs (also with other worker counts) write identical
+    files; without it, only the ``created`` header attribute differs."""
+    import hashlib
+
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    a = generate_dataset("mixed", tmp_path / "a.h5", input=normals, per_image=2, seed=5, workers=1)
+    b = generate_dataset("mixed", tmp_path / "b.h5", input=normals, per_image=2, seed=5, workers=2)
+    digest = [hashlib.sha256(open(p, "rb").read()).hexdigest() for p in (a.path, b.path)]
+    assert digest[0] == digest[1]
+    with h5py.File(a.path) as f:
+        assert f.attrs["created"] == "2023-11-14T22:13:20+00:00"
+
+
 def test_provenance_and_defect_types(tmp_path, normals):
     s = generate_dataset("cutpaste-scar", tmp_path / "g.h5", input=normals, per_image=2, seed=1, split="test")
     ds = DatasetReader(s.path)

@@ -17,7 +17,6 @@ Example:
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import os
 import shutil
@@ -30,6 +29,7 @@ import numpy as np
 from adsynth import __version__
 from adsynth.data import format as F
 from adsynth.errors import ConfigError, DataError, FormatError, OutputExistsError
+from adsynth.fsutil import created_timestamp
 
 PARTIAL_SUFFIX = ".partial"
 
@@ -141,7 +141,7 @@ class DatasetWriter:
         f.attrs["format"] = F.FORMAT_NAME
         f.attrs["format_version"] = F.FORMAT_VERSION
         f.attrs["adsynth_version"] = __version__
-        f.attrs["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        f.attrs["created"] = created_timestamp()
         f.attrs["seed"] = json.dumps(seed)
         f.attrs["settings"] = settings_json
         f.attrs["height"], f.attrs["width"], f.attrs["channels"] = h, w, c

@@ -24,7 +24,6 @@ import json
 import math
 import os
 import re
-import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +42,7 @@ from adsynth.evaluate.metrics import (
     resize_to_mask,
     roc_curve,
 )
+from adsynth.fsutil import atomic_write_bytes
 
 __all__ = ["MapSample", "ImageRow", "Report", "METRICS", "evaluate", "write_report"]
 
@@ -353,19 +353,6 @@ def evaluate(
 # --------------------------------------------------------------------------------------------------
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write to a temporary file in the same directory, then rename over ``path``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _fmt(v: float | Undefined) -> str:
     return "n/a" if isinstance(v, Undefined) else f"{v:.4f}"
 
@@ -439,7 +426,7 @@ def write_report(
 
     def put(rel: str, data: bytes) -> None:
         path = out / rel
-        _atomic_write(path, data)
+        atomic_write_bytes(path, data)
         written.append(path)
 
     put("metrics.md", format_markdown(report).encode("utf-8"))
