@@ -11,7 +11,7 @@ from sklearn.metrics import roc_auc_score
 
 from adsynth.errors import DataError, OutputExistsError
 from adsynth.evaluate.metrics import Undefined, pixel_metrics
-from adsynth.evaluate.report import MapSample, evaluate, write_report
+from adsynth.evaluate.report import MapSample, evaluate, format_markdown, write_report
 
 
 def _sample(name, value, label, dtype, defect=False, size=8):
@@ -133,3 +133,34 @@ def test_write_report_files(samples, tmp_path):
     assert data["rows"][0]["metrics"]["image_auroc"] is None
     assert "no anomalous images" in data["rows"][0]["undefined"]["image_auroc"]
     assert "n/a" in (out / "metrics.md").read_text()
+
+
+def test_maps_of_another_aspect_ratio_are_an_error_same_ratio_is_noted():
+    mask = np.zeros((128, 128), np.uint8)
+    mask[10:20, 10:20] = 1
+    wide = MapSample("crack/0", np.zeros((64, 96), np.float32), mask, 1, "crack", 0.5)
+    normal = MapSample(
+        "good/0", np.zeros((128, 128), np.float32), np.zeros((128, 128), np.uint8), 0, "good", 0.1
+    )
+    with pytest.raises(DataError, match=r"'crack/0'.*64×96.*128×128.*aspect ratio"):
+        evaluate([normal, wide])
+    half = MapSample("crack/0", np.zeros((64, 64), np.float32), mask, 1, "crack", 0.5)
+    rep = evaluate([normal, half])
+    assert rep.notes == ["1 of 2 anomaly maps were 64×64, resized (bilinear) to their masks' size"]
+    assert "resized (bilinear)" in format_markdown(rep)
+    assert rep.to_dict()["notes"] == rep.notes
+
+
+def test_missing_image_scores_are_counted(samples):
+    rep = evaluate(samples)  # no scores given: the map maximum is used, and said
+    assert rep.notes == [
+        "6 of 6 samples had no image score (NaN or none given): the maximum of the anomaly map was used"
+    ]
+    scored = [
+        MapSample(s.name, s.anomaly_map, s.mask, s.label, s.defect_type, float(i))
+        for i, s in enumerate(samples)
+    ]
+    scored[0] = MapSample(scored[0].name, scored[0].anomaly_map, scored[0].mask, 0, "good", float("nan"))
+    assert evaluate(scored).notes == [
+        "1 of 6 samples had no image score (NaN or none given): the maximum of the anomaly map was used"
+    ]

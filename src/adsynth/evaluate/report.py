@@ -110,6 +110,7 @@ class Report:
         roc_curves / pro_curves: per row, for plotting (PRO thinned to a few thousand vertices).
         overlays: the best/worst scored anomalous and normal images (maps at mask resolution).
         score_range: min and max pixel score over all maps (display range of the overlays).
+        notes: what was done to the input that a reader must know (maps resized, scores missing).
     """
 
     rows: dict[str, dict[str, float | Undefined]]
@@ -120,6 +121,7 @@ class Report:
     pro_curves: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     overlays: list[OverlayItem] = field(default_factory=list)
     score_range: tuple[float, float] = (0.0, 1.0)
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready content: undefined metrics are ``null`` with their reason under ``undefined``."""
@@ -133,6 +135,7 @@ class Report:
             "format_version": 1,
             "protocol": "per defect type: normal test images + images of that type; 'all': whole test set",
             "pro_limit": self.pro_limit,
+            "notes": list(self.notes),
             "rows": rows,
         }
 
@@ -175,7 +178,15 @@ def _get(sample: Any, key: str, default: Any = ...) -> Any:
     return default
 
 
-def _check_sample(sample: Any, index: int) -> tuple[str, np.ndarray, np.ndarray, int, str, float | None]:
+def _same_aspect(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
+    """True when ``a`` scaled to ``b`` keeps its aspect ratio to within one pixel of rounding."""
+    (ah, aw), (bh, bw) = a, b
+    return abs(ah * bw - aw * bh) <= max(ah, aw, bh, bw)
+
+
+def _check_sample(
+    sample: Any, index: int
+) -> tuple[str, np.ndarray, np.ndarray, int, str, float | None, tuple[int, int] | None]:
     name = str(_get(sample, "name"))
     where = f"sample {name!r} (#{index})"
     amap = _get(sample, "anomaly_map")
@@ -199,6 +210,15 @@ def _check_sample(sample: Any, index: int) -> tuple[str, np.ndarray, np.ndarray,
             hint = " (a 0/255 mask? divide it by 255)" if 255 in values else ""
             raise DataError(f"{where}: expected a binary 0/1 mask, found values {{{shown}}}{hint}")
     mask = mask.astype(np.uint8, copy=False)
+    resized = None
+    if amap.shape != mask.shape:
+        if not _same_aspect(amap.shape, mask.shape):
+            raise DataError(
+                f"{where}: anomaly map of {amap.shape[0]}×{amap.shape[1]} does not match its "
+                f"{mask.shape[0]}×{mask.shape[1]} mask (another aspect ratio; maps are resized only when "
+                "the aspect ratio is the same)"
+            )
+        resized = (int(amap.shape[0]), int(amap.shape[1]))
     amap = resize_to_mask(amap, mask.shape)
     if not np.isfinite(amap).all():
         raise DataError(f"{where}: anomaly map contains NaN or inf")
@@ -215,7 +235,7 @@ def _check_sample(sample: Any, index: int) -> tuple[str, np.ndarray, np.ndarray,
             score = None
         elif not math.isfinite(score):
             raise DataError(f"{where}: image score is {score}")
-    return name, amap, mask, int(label), defect_type, score
+    return name, amap, mask, int(label), defect_type, score, resized
 
 
 def _sort_key(metric: str | None, rows: dict[str, dict]) -> Callable[[str], Any]:
@@ -273,8 +293,13 @@ def evaluate(
         "best_normal": _Extremes(n_overlays),
         "worst_normal": _Extremes(n_overlays),
     }
+    resized_from: dict[tuple[int, int], int] = {}
+    n_missing_scores = 0
     for index, sample in enumerate(samples):
-        name, amap, mask, label, defect_type, score = _check_sample(sample, index)
+        name, amap, mask, label, defect_type, score, resized = _check_sample(sample, index)
+        if resized is not None:
+            resized_from[resized] = resized_from.get(resized, 0) + 1
+        n_missing_scores += score is None
         if name in seen:
             raise DataError(f"sample {name!r} (#{index}): duplicate sample name")
         seen.add(name)
@@ -345,7 +370,21 @@ def evaluate(
         pro_curves={r: pro_curves[r] for r in order if r in pro_curves},
         overlays=overlays,
         score_range=(lo, hi),
+        notes=_notes(resized_from, n_missing_scores, len(per_image)),
     )
+
+
+def _notes(resized_from: dict[tuple[int, int], int], n_missing_scores: int, n: int) -> list[str]:
+    notes = [
+        f"{k} of {n} anomaly maps were {h}×{w}, resized (bilinear) to their masks' size"
+        for (h, w), k in sorted(resized_from.items())
+    ]
+    if n_missing_scores:
+        notes.append(
+            f"{n_missing_scores} of {n} samples had no image score (NaN or none given): "
+            "the maximum of the anomaly map was used"
+        )
+    return notes
 
 
 # --------------------------------------------------------------------------------------------------
@@ -380,6 +419,8 @@ def format_markdown(report: Report) -> str:
         lines.append(f"| {row} | {counts} | " + " | ".join(cells) + " |")
     if notes:
         lines += ["", "n/a = undefined:", "", *notes]
+    if report.notes:
+        lines += ["", "Notes:", "", *(f"- {n}." for n in report.notes)]
     return "\n".join(lines) + "\n"
 
 
