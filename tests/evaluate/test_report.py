@@ -164,3 +164,33 @@ def test_missing_image_scores_are_counted(samples):
     assert evaluate(scored).notes == [
         "1 of 6 samples had no image score (NaN or none given): the maximum of the anomaly map was used"
     ]
+
+
+def test_overlay_has_a_scale_bar_with_the_score_and_a_caption():
+    from adsynth.evaluate import plots
+
+    amap = np.linspace(0, 1, 64 * 64, dtype=np.float32).reshape(64, 64)
+    mask = np.zeros((64, 64), np.uint8)
+    plain = plots.overlay(None, amap, mask, 0.0, 1.0)
+    marked = plots.overlay(
+        None, amap, mask, 0.0, 1.0, caption="crack/0 | crack (label 1) | score 0.5", score=0.5
+    )
+    assert plain.shape[1] >= 160 and plain.shape[0] > plain.shape[1]  # enlarged, bar underneath
+    assert marked.shape[0] > plain.shape[0]  # a caption line
+    bar = marked[plain.shape[1] : plain.shape[1] + 10]
+    x = bar.shape[1] // 2
+    assert (bar[:, x] == 0).all()  # the score's tick
+    assert not (plain[plain.shape[1] : plain.shape[1] + 10, x] == 0).all()
+
+
+def test_perfect_roc_curves_stay_visible(monkeypatch):
+    from adsynth.evaluate import plots
+
+    seen = {}
+    monkeypatch.setattr(plots, "_figure_png", lambda fig: seen.setdefault("fig", fig) and b"")
+    perfect = (np.array([0.0, 0.0, 1.0]), np.array([0.0, 1.0, 1.0]))
+    plots.roc_figure({"a": perfect, "b": perfect, "all": perfect}, {"a": 1.0, "b": 1.0, "all": 1.0})
+    ax = seen["fig"].axes[0]
+    assert ax.get_xlim()[0] < 0 and ax.get_ylim()[1] > 1  # not on the frame
+    widths = [line.get_linewidth() for line in ax.get_lines()[:3]]
+    assert len(set(widths)) == 3  # coinciding curves drawn as nested strokes

@@ -37,14 +37,23 @@ def _label(name: str, value) -> str:
     return f"{name} (n/a)" if isinstance(value, Undefined) else f"{name} ({value:.3f})"
 
 
+def _strokes(n: int) -> tuple[list[float], list[str]]:
+    """Line widths (widest first) and styles, so that curves lying on each other stay visible."""
+    widths = [1.2 + 3.0 * (n - 1 - i) / max(n - 1, 1) for i in range(n)]
+    styles = ["-", "--", "-.", ":"]
+    return widths, [styles[i % len(styles)] for i in range(n)]
+
+
 def roc_figure(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], aurocs: Mapping[str, object]) -> bytes:
     """Image-level ROC, one curve per defect type; ``aurocs`` label the legend."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 5))
-    for name, (fpr, tpr) in curves.items():
-        ax.plot(fpr, tpr, lw=1.5, label=_label(name, aurocs.get(name)))
+    for (name, (fpr, tpr)), lw, ls in zip(curves.items(), *_strokes(len(curves)), strict=True):
+        ax.plot(fpr, tpr, lw=lw, ls=ls, label=_label(name, aurocs.get(name)))
     ax.plot([0, 1], [0, 1], color="0.7", lw=0.8, ls="--")
-    ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="false positive rate", ylabel="true positive rate")
+    # A margin round the unit square: a perfect curve runs along x = 0 and y = 1 and must not hide
+    # under the frame.
+    ax.set(xlim=(-0.03, 1.02), ylim=(-0.02, 1.04), xlabel="false positive rate", ylabel="true positive rate")
     ax.set_title("Image ROC (normal + one defect type)")
     if curves:
         ax.legend(loc="lower right", fontsize=8)
@@ -57,9 +66,13 @@ def pro_figure(
     """PRO curve up to the integration ``limit``, one curve per defect type."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 5))
-    for name, (fpr, pro) in curves.items():
-        ax.plot(fpr, pro, lw=1.5, label=_label(name, aupros.get(name)))
-    ax.set(xlim=(0, limit), ylim=(0, 1.01), xlabel="false positive rate (defect-free pixels)")
+    for (name, (fpr, pro)), lw, ls in zip(curves.items(), *_strokes(len(curves)), strict=True):
+        ax.plot(fpr, pro, lw=lw, ls=ls, label=_label(name, aupros.get(name)))
+    ax.set(
+        xlim=(-0.03 * limit, limit * 1.02),
+        ylim=(-0.02, 1.04),
+        xlabel="false positive rate (defect-free pixels)",
+    )
     ax.set_ylabel("per-region overlap")
     ax.set_title(f"PRO curve up to FPR {limit:g}")
     if curves:
@@ -68,9 +81,16 @@ def pro_figure(
 
 
 def overlay(
-    image: np.ndarray | None, amap: np.ndarray, mask: np.ndarray, vmin: float, vmax: float
+    image: np.ndarray | None,
+    amap: np.ndarray,
+    mask: np.ndarray,
+    vmin: float,
+    vmax: float,
+    caption: str | None = None,
+    score: float | None = None,
 ) -> np.ndarray:
-    """RGB uint8 picture: the image with the anomaly map as a heat overlay and the GT contour in green.
+    """RGB uint8 picture: the image with the anomaly map as a heat overlay and the GT contour in green,
+    above a colour bar of the map's scale (``vmin`` … ``vmax``, with ``score`` marked) and ``caption``.
 
     The heat colours use one fixed range ``[vmin, vmax]`` for every overlay of a report, so pictures
     can be compared; this is for display only and never touches the metrics.
@@ -94,7 +114,29 @@ def overlay(
     if contours:
         out = np.ascontiguousarray(out)
         cv2.drawContours(out, contours, -1, (0, 255, 0), max(1, round(min(h, w) / 200)))
-    return out
+    if w < 160:  # room for the bar's text: enlarge small maps by a whole factor
+        f = -(-160 // w)
+        out = cv2.resize(out, (w * f, h * f), interpolation=cv2.INTER_NEAREST)
+    return np.concatenate([out, _scale_bar(out.shape[1], vmin, vmax, caption, score)], axis=0)
+
+
+def _scale_bar(width: int, vmin: float, vmax: float, caption: str | None, score: float | None) -> np.ndarray:
+    """A strip under an overlay: the colour bar with its range, the score's tick, and a caption."""
+    font, scale, thick = cv2.FONT_HERSHEY_SIMPLEX, 0.35, 1
+    line = 12
+    strip = np.full((10 + 2 * line + (line if caption else 0) + 4, width, 3), 255, np.uint8)
+    ramp = np.linspace(0, 255, width).astype(np.uint8)[None, :].repeat(10, axis=0)
+    strip[:10] = cv2.cvtColor(cv2.applyColorMap(ramp, cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
+    if score is not None and vmax > vmin:
+        x = int(np.clip((score - vmin) / (vmax - vmin), 0, 1) * (width - 1))
+        strip[:10, max(0, x - 1) : x + 2] = 0
+    lo, hi = f"{vmin:.4g}", f"{vmax:.4g}"
+    (hw, _), _ = cv2.getTextSize(hi, font, scale, thick)
+    cv2.putText(strip, lo, (1, 10 + line - 2), font, scale, (0, 0, 0), thick, cv2.LINE_AA)
+    cv2.putText(strip, hi, (width - hw - 1, 10 + line - 2), font, scale, (0, 0, 0), thick, cv2.LINE_AA)
+    if caption:
+        cv2.putText(strip, caption, (1, 10 + 2 * line - 1), font, scale, (0, 0, 0), thick, cv2.LINE_AA)
+    return strip
 
 
 def encode_png(rgb: np.ndarray) -> bytes:

@@ -96,6 +96,8 @@ class OverlayItem:
     score: float
     anomaly_map: np.ndarray
     mask: np.ndarray
+    defect_type: str = ""
+    label: int = 0
 
 
 @dataclass
@@ -313,8 +315,8 @@ def evaluate(
         group.scores.append(score)
         per_image.append(ImageRow(name, defect_type, label, score))
 
-        def item(kind: str, amap=amap, mask=mask, name=name, score=score) -> Callable[[], OverlayItem]:
-            return lambda: OverlayItem(kind, 0, name, score, amap.copy(), mask.copy())
+        def item(kind: str, amap=amap, mask=mask, name=name, score=score, dt=defect_type, lb=label):
+            return lambda: OverlayItem(kind, 0, name, score, amap.copy(), mask.copy(), dt, lb)
 
         if label > 0:
             extremes["best_anomalous"].offer(score, item("best_anomalous"))
@@ -494,7 +496,8 @@ def write_report(
     lo, hi = report.score_range
     for it in report.overlays:
         image = get_image(it.name) if get_image is not None else None
-        picture = plots.overlay(image, it.anomaly_map, it.mask, lo, hi)
+        caption = f"{it.name} | {it.defect_type} (label {it.label}) | score {it.score:.4g}"
+        picture = plots.overlay(image, it.anomaly_map, it.mask, lo, hi, caption=caption, score=it.score)
         put(
             f"overlays/{it.kind}_{it.rank}_{_safe(os.path.splitext(it.name)[0])}.png",
             plots.encode_png(picture),
