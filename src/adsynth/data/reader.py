@@ -103,14 +103,26 @@ class DatasetReader:
                     lk |= self._labels == 0
                 elif lab == "anomalous":
                     lk |= self._labels > 0
-                elif isinstance(lab, (int, np.integer)):
+                elif isinstance(lab, (int, np.integer)) and not isinstance(lab, bool):
+                    if not (self._labels == int(lab)).any():
+                        present = ", ".join(str(v) for v in np.unique(self._labels))
+                        raise ConfigError(
+                            f"{self.path}: no sample has label {int(lab)} (labels in the file: {present}; "
+                            "or normal, anomalous)"
+                        )
                     lk |= self._labels == int(lab)
                 else:
                     raise ConfigError(f"unknown label {lab!r} (valid: normal, anomalous or an integer)")
             keep &= lk
         types = _as_set(defect_type)
         if types is not None:
-            codes = [self.type_table.index(t) for t in types if t in self.type_table]
+            unknown = sorted(t for t in types if t not in self.type_table)
+            if unknown:
+                raise ConfigError(
+                    f"{self.path}: unknown defect type {unknown[0]!r} "
+                    f"(valid: {', '.join(sorted(self.type_table))})"
+                )
+            codes = [self.type_table.index(t) for t in types]
             keep &= np.isin(self._type_codes, codes)
         self.indices = np.flatnonzero(keep)
         self._file: Any = None
