@@ -70,7 +70,7 @@ def test_filters(tmp_path):
     assert all(sel[i]["defect_type"] in ("t1", "good") for i in range(len(sel)))
     with pytest.raises(ConfigError, match="unknown split"):
         DatasetReader(ds.path, split="dev")
-    with pytest.raises(ConfigError, match=r"unknown defect type 'nosuch' \(valid: good, t1, t2\)"):
+    with pytest.raises(ConfigError, match=r"unknown defect type 'nosuch' \(valid: good, t0, t1, t2\)"):
         DatasetReader(ds.path, defect_type=["good", "nosuch"])
     with pytest.raises(ConfigError, match=r"no sample has label 7 \(labels in the file: 0, 1"):
         DatasetReader(ds.path, label=7)
