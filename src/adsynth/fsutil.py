@@ -22,13 +22,14 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from adsynth.errors import ConfigError
 
-__all__ = ["atomic_path", "atomic_write_bytes", "created_timestamp", "umask"]
+__all__ = ["atomic_path", "atomic_write_bytes", "created_timestamp", "scratch_dir", "umask"]
 
 
 def umask() -> int:
@@ -90,3 +91,50 @@ def created_timestamp() -> str:
                 f"expected SOURCE_DATE_EPOCH to be an integer number of seconds, got {fixed!r}"
             ) from None
     return now.isoformat(timespec="seconds")
+
+
+_OWNER = ".owner-pid"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def remove_stale_scratch(parent: str | os.PathLike, prefix: str) -> list[Path]:
+    """Remove ``parent/<prefix>*`` scratch folders whose owning process is dead (a killed run's litter).
+
+    A folder without a readable owner file is left alone (it is not ours to judge).
+    """
+    removed = []
+    for d in Path(parent).glob(f"{prefix}*"):
+        try:
+            pid = int((d / _OWNER).read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if pid != os.getpid() and not _alive(pid):
+            shutil.rmtree(d, ignore_errors=True)
+            removed.append(d)
+    return removed
+
+
+@contextlib.contextmanager
+def scratch_dir(parent: str | os.PathLike, prefix: str) -> Iterator[Path]:
+    """A temporary folder in ``parent`` (same file system as the output, so renames are atomic),
+    removed on exit; one left by a killed process is removed by the next call with the same prefix.
+
+    Example:
+        >>> import tempfile
+        >>> with scratch_dir(tempfile.mkdtemp(), "adsynth-doc-") as d:
+        ...     d.is_dir()
+        True
+    """
+    remove_stale_scratch(parent, prefix)
+    with tempfile.TemporaryDirectory(prefix=prefix, dir=parent) as d:
+        (Path(d) / _OWNER).write_text(str(os.getpid()))
+        yield Path(d)

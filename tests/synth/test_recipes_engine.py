@@ -201,3 +201,20 @@ def test_documented_yaml_recipe_loads(tmp_path):
     rec = load_recipe(p)
     assert rec.name == "my_line" and rec.normal_fraction == 0.2
     assert [g.name for g in rec.generators] == ["cutpaste-scar", "texture", "poisson"]
+
+
+def test_a_killed_runs_scratch_folder_is_removed_by_the_next_run(tmp_path, normals):
+    import subprocess
+    import sys
+
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    stale = tmp_path / "adsynth-gen-stale"
+    stale.mkdir()
+    (stale / ".owner-pid").write_text(dead.stdout.strip())  # that process has exited
+    foreign = tmp_path / "adsynth-gen-foreign"  # no owner file: not ours, left alone
+    foreign.mkdir()
+    generate_dataset("mixed", tmp_path / "a.h5", input=normals, per_image=1, seed=0)
+    assert not stale.exists() and foreign.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.h5", "adsynth-gen-foreign"]

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from adsynth.data import format as F
 from adsynth.data.reader import DatasetReader
 from adsynth.data.writer import DatasetWriter, check_output, partial_path
 from adsynth.errors import ConfigError, DataError
+from adsynth.fsutil import scratch_dir
 
 
 @dataclass
@@ -183,7 +183,7 @@ def generate_dataset(
         check_output(out, overwrite)
     rec = load_recipe(recipe, textures=textures, normal_fraction=normal_fraction)  # validate early
     target = parse_size(size)
-    with tempfile.TemporaryDirectory(prefix="adsynth-gen-", dir=Path(out).parent) as tmpdir:
+    with scratch_dir(Path(out).parent, "adsynth-gen-") as tmpdir:
         src_path, src_desc = _prepare_source(input, tmpdir, target, sample, seed)
         probe = DatasetReader(src_path, label="normal", split=source_split)
         if len(probe) == 0 and source_split is not None:
