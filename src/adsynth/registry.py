@@ -1,5 +1,9 @@
 """One generic registry, filled by a decorator (generators, recipes, models).
 
+It is the one place where a name becomes an object: :meth:`Registry.register` fills it,
+:meth:`Registry.create` builds from it and checks keyword names against :meth:`Registry.params`
+(the constructor's keywords, followed through ``**kwargs`` to the base classes that receive them).
+
 Example:
     >>> from adsynth.registry import Registry
     >>> SHAPES = Registry("shape")
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import inspect
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
@@ -27,10 +32,21 @@ class Registry(Generic[T]):
 
     Args:
         kind: what is registered ("generator", "recipe", "model"), used in messages.
+        param_word: what a keyword of the factory is called in messages ("parameter",
+            "hyper-parameter").
+        on_register: called as ``on_register(name, obj)`` when ``obj`` is registered (e.g. to set
+            ``obj.name``).
     """
 
-    def __init__(self, kind: str) -> None:
+    def __init__(
+        self,
+        kind: str,
+        param_word: str = "parameter",
+        on_register: Callable[[str, T], None] | None = None,
+    ) -> None:
         self.kind = kind
+        self.param_word = param_word
+        self._on_register = on_register
         self._items: dict[str, T] = {}
 
     def register(self, name: str) -> Callable[[T], T]:
@@ -38,6 +54,8 @@ class Registry(Generic[T]):
 
         def deco(obj: T) -> T:
             self.add(name, obj)
+            if self._on_register is not None:
+                self._on_register(name, obj)
             return obj
 
         return deco
@@ -60,10 +78,38 @@ class Registry(Generic[T]):
                 f"unknown {self.kind} {name!r}{hint} (valid: {', '.join(sorted(self._items))})"
             ) from None
 
+    def params(self, name: str) -> dict[str, Any] | None:
+        """Keyword parameters of ``name``'s factory with their defaults (None: no default).
+
+        A class's ``__init__`` that takes ``**kwargs`` is followed to the base classes it forwards
+        them to; None is returned when the chain ends in a factory that accepts any keyword.
+        """
+        return factory_params(self.get(name))
+
+    def check_params(self, name: str, kwargs: dict[str, Any], where: str | None = None) -> None:
+        """Raise :class:`ConfigError` naming the first keyword that ``name`` does not take."""
+        accepted = self.params(name)
+        if accepted is None:
+            return
+        bad = sorted(k for k in kwargs if k not in accepted)
+        if bad:
+            prefix = f"{where}: " if where else ""
+            raise ConfigError(
+                f"{prefix}{self.kind} {name!r} has no {self.param_word} {bad[0]!r} "
+                f"(valid: {', '.join(sorted(accepted))})"
+            )
+
     def create(self, name: str, **kwargs: Any) -> Any:
-        """Call the registered factory/class with ``kwargs``."""
+        """Build ``name`` from ``kwargs``: unknown keywords and the factory's own TypeError or
+        ValueError become :class:`ConfigError` messages that name it."""
         factory = self.get(name)
-        return factory(**kwargs)  # type: ignore[operator]
+        self.check_params(name, kwargs)
+        try:
+            return factory(**kwargs)  # type: ignore[operator]
+        except ConfigError:
+            raise
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"{self.kind} {name!r}: {e}") from None
 
     def list(self, pattern: str = "*") -> list[str]:
         """Sorted names matching a shell-style ``pattern``."""
@@ -80,3 +126,45 @@ class Registry(Generic[T]):
 
     def items(self) -> list[tuple[str, T]]:
         return sorted(self._items.items())
+
+
+_LIBRARY_BASES = ("builtins", "albumentations", "torch")
+
+
+def _named(fn: Any) -> tuple[dict[str, Any], bool]:
+    params = inspect.signature(fn).parameters
+    named = {
+        k: (None if p.default is inspect.Parameter.empty else p.default)
+        for k, p in params.items()
+        if k != "self" and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    }
+    return named, any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
+def factory_params(factory: Any) -> dict[str, Any] | None:
+    """The keyword parameters of a factory (a class: its ``__init__`` along the ``**kwargs`` chain).
+
+    Example:
+        >>> class A:
+        ...     def __init__(self, a=1, **kw): ...
+        >>> class B(A):
+        ...     def __init__(self, b=2, **kw): super().__init__(**kw)
+        >>> factory_params(B)
+        {'b': 2, 'a': 1}
+    """
+    if not inspect.isclass(factory):
+        named, open_ = _named(factory)
+        return None if open_ else named
+    out: dict[str, Any] = {}
+    for cls in factory.__mro__:
+        init = cls.__dict__.get("__init__")
+        if init is None:
+            continue
+        if cls is not factory and (cls.__module__ or "").split(".")[0] in _LIBRARY_BASES:
+            return out  # a library base (albumentations, torch): its keywords are not user parameters
+        named, open_ = _named(factory.__init__ if cls is factory else init)
+        for k, v in named.items():
+            out.setdefault(k, v)
+        if not open_:
+            return out
+    return None

@@ -9,21 +9,35 @@ from typing import Any
 
 from adsynth.synth.base import GENERATORS, Generator, ImagePool, SynthContext, SynthResult, register_generator
 
-# One module per generator family; each registers its generators on import.
-GENERATOR_MODULES = ("noise", "erasure", "masks", "superpixel", "cutpaste", "poisson", "texture", "ognet")
-
 _LOADED = False
 
 
+def generator_modules() -> list[str]:
+    """Every module of :mod:`adsynth.synth` (found on disk); generator families register on import."""
+    import pkgutil
+
+    return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.ispkg)
+
+
 def load_generators() -> None:
-    """Import every generator module so that they register themselves (idempotent)."""
+    """Import every module of the package so that its generators register themselves (idempotent).
+
+    An import error is raised, naming the module.
+    """
     global _LOADED
     if _LOADED:
         return
     import importlib
 
-    for mod in GENERATOR_MODULES:
-        importlib.import_module(f"adsynth.synth.{mod}")
+    from adsynth.errors import AdsynthError
+
+    for name in generator_modules():
+        try:
+            importlib.import_module(f"{__name__}.{name}")
+        except Exception as e:
+            if isinstance(e, AdsynthError):
+                raise
+            raise ImportError(f"synth module {name!r} failed to import: {type(e).__name__}: {e}") from e
     _LOADED = True
 
 
@@ -40,6 +54,7 @@ __all__ = [
     "SynthContext",
     "SynthResult",
     "create_generator",
+    "generator_modules",
     "load_generators",
     "register_generator",
 ]

@@ -26,7 +26,12 @@ from adsynth._validation import check_image, check_mask  # noqa: E402
 from adsynth.errors import ConfigError  # noqa: E402
 from adsynth.registry import Registry  # noqa: E402
 
-GENERATORS: Registry[type[Generator]] = Registry("generator")
+
+def _set_name(name: str, cls: type) -> None:
+    cls.name = name
+
+
+GENERATORS: Registry[type[Generator]] = Registry("generator", on_register=_set_name)
 
 
 @dataclass
@@ -106,14 +111,9 @@ class SynthContext:
 
 
 def register_generator(name: str):
-    """Class decorator: register a :class:`Generator` subclass under ``name`` and set ``cls.name``."""
-
-    def deco(cls: type[Generator]) -> type[Generator]:
-        cls.name = name
-        GENERATORS.add(name, cls)
-        return cls
-
-    return deco
+    """Class decorator: register a :class:`Generator` subclass under ``name`` and set ``cls.name``
+    (``GENERATORS.register``, the one registration path)."""
+    return GENERATORS.register(name)
 
 
 class Generator(A.DualTransform):

@@ -23,7 +23,6 @@ Example:
 
 from __future__ import annotations
 
-import inspect
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -148,14 +147,10 @@ def _build_generator(entry: dict[str, Any], where: str, textures: str | None) ->
     params = dict(entry.get("params") or {})
     if not isinstance(params, dict):
         raise ConfigError(f"{where}: `params` of {entry['name']!r} must be a mapping")
-    accepted = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "args", "kwargs")]
+    accepted = GENERATORS.params(entry["name"]) or {}
     if textures is not None and "textures" in accepted and "textures" not in params:
         params["textures"] = textures
-    bad = [p for p in params if p not in accepted]
-    if bad:
-        raise ConfigError(
-            f"{where}: generator {entry['name']!r} has no parameter {bad[0]!r} (valid: {', '.join(accepted)})"
-        )
+    GENERATORS.check_params(entry["name"], params, where)
     try:
         return cls(**params)
     except ConfigError as e:

@@ -11,48 +11,38 @@ Example:
 from __future__ import annotations
 
 import importlib
-import inspect
+import pkgutil
 from typing import Any
 
-from adsynth.errors import ConfigError
-
-# One package per method; each registers its model on import. Packages written in parallel by other
-# engineers may not exist yet in a checkout: a missing one is skipped, any other import error is raised.
-METHOD_MODULES = (
-    "ae",
-    "vae",
-    "draem",
-    "cutpaste",
-    "patchcore",
-    "padim",
-    "ganomaly",
-    "fanogan",
-    "ognet",
-    "memae",
-    "mnad",
-    "ssl_ae",
-    "draem_sspcab",
-    "riad",
-    "scadn",
-    "intra",
-    "smai",
-)
+# Sub-packages of the zoo that hold shared parts, not methods. Every other sub-package is a method
+# folder and must register at least one model (tests/zoo/test_discovery.py checks it).
+SHARED_PACKAGES = ("components",)
 
 _LOADED = False
 
 
+def method_packages() -> list[str]:
+    """Names of the method folders of the zoo (found on disk, not listed by hand)."""
+    return sorted(m.name for m in pkgutil.iter_modules(__path__) if m.ispkg and m.name not in SHARED_PACKAGES)
+
+
 def load_models() -> None:
-    """Import every method package so that its model registers itself in ``MODELS`` (idempotent)."""
+    """Import every method package so that its model registers itself in ``MODELS`` (idempotent).
+
+    An import error is raised, naming the package: a broken method is never silently missing.
+    """
     global _LOADED
     if _LOADED:
         return
-    for mod in METHOD_MODULES:
-        full = f"adsynth.zoo.{mod}"
+    from adsynth.errors import AdsynthError
+
+    for name in method_packages():
         try:
-            importlib.import_module(full)
-        except ModuleNotFoundError as e:
-            if e.name != full:
+            importlib.import_module(f"{__name__}.{name}")
+        except Exception as e:
+            if isinstance(e, AdsynthError):
                 raise
+            raise ImportError(f"zoo method package {name!r} failed to import: {type(e).__name__}: {e}") from e
     _LOADED = True
 
 
@@ -61,15 +51,7 @@ def model_hparams(name: str) -> dict[str, Any] | None:
     from adsynth.zoo.base import MODELS
 
     load_models()
-    cls = MODELS.get(name)
-    params = inspect.signature(cls.__init__).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return None
-    return {
-        k: (None if p.default is inspect.Parameter.empty else p.default)
-        for k, p in params.items()
-        if k != "self" and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    }
+    return MODELS.params(name)
 
 
 def create_model(name: str, **config: Any):
@@ -80,18 +62,7 @@ def create_model(name: str, **config: Any):
     from adsynth.zoo.base import MODELS
 
     load_models()
-    cls = MODELS.get(name)
-    accepted = model_hparams(name)
-    if accepted is not None:
-        bad = sorted(k for k in config if k not in accepted)
-        if bad:
-            raise ConfigError(
-                f"model {name!r} has no hyper-parameter {bad[0]!r} (valid: {', '.join(sorted(accepted))})"
-            )
-    try:
-        return cls(**config)
-    except (TypeError, ValueError) as e:
-        raise ConfigError(f"model {name!r}: {e}") from None
+    return MODELS.create(name, **config)
 
 
-__all__ = ["METHOD_MODULES", "create_model", "load_models", "model_hparams"]
+__all__ = ["SHARED_PACKAGES", "create_model", "load_models", "method_packages", "model_hparams"]

@@ -39,7 +39,12 @@ from torch import nn
 
 from adsynth.registry import Registry
 
-MODELS: Registry[type[AnomalyModel]] = Registry("model")
+
+def _set_name(name: str, cls: type) -> None:
+    cls.name = name
+
+
+MODELS: Registry[type[AnomalyModel]] = Registry("model", "hyper-parameter", on_register=_set_name)
 
 
 @dataclass
@@ -56,14 +61,9 @@ class Prediction:
 
 
 def register_model(name: str):
-    """Class decorator: register an :class:`AnomalyModel` subclass under ``name`` and set ``cls.name``."""
-
-    def deco(cls: type[AnomalyModel]) -> type[AnomalyModel]:
-        cls.name = name
-        MODELS.add(name, cls)
-        return cls
-
-    return deco
+    """Class decorator: register an :class:`AnomalyModel` subclass under ``name`` and set ``cls.name``
+    (``MODELS.register``, the one registration path)."""
+    return MODELS.register(name)
 
 
 class AnomalyModel(nn.Module):

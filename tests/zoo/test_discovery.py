@@ -1,0 +1,59 @@
+"""Discovery, not lists: every method folder of the zoo is found on disk and registers its models."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+
+import pytest
+
+import adsynth.zoo as zoo
+from adsynth.errors import ConfigError
+from adsynth.zoo.base import MODELS, AnomalyModel
+
+
+def test_every_method_folder_registers_a_model_defined_in_it():
+    zoo.load_models()
+    folders = zoo.method_packages()
+    assert len(folders) >= 17 and "components" not in folders
+    owners = {inspect.getmodule(MODELS.get(n)).__name__.split(".")[2] for n in MODELS.list()}
+    for folder in folders:
+        assert folder in owners, f"zoo/{folder}/ registers no model of its own"
+    for name in MODELS.list():
+        assert MODELS.get(name).name == name
+
+
+def test_every_model_class_of_a_folder_is_registered():
+    registered = {MODELS.get(n) for n in MODELS.list()}
+    for folder in zoo.method_packages():
+        module = importlib.import_module(f"adsynth.zoo.{folder}.model")
+        for obj in vars(module).values():
+            if inspect.isclass(obj) and issubclass(obj, AnomalyModel) and obj.__module__ == module.__name__:
+                assert obj in registered, f"{module.__name__}.{obj.__name__} is not registered"
+
+
+def test_a_package_that_fails_to_import_is_loud(monkeypatch):
+    real = importlib.import_module
+
+    def broken(name, *a, **k):
+        if name == "adsynth.zoo.vae":
+            raise ModuleNotFoundError("No module named 'adsynth.zoo.vae'", name="adsynth.zoo.vae")
+        return real(name, *a, **k)
+
+    monkeypatch.setattr(zoo, "_LOADED", False)
+    monkeypatch.setattr(importlib, "import_module", broken)
+    with pytest.raises(ImportError, match="zoo method package 'vae' failed to import"):
+        zoo.load_models()
+
+
+def test_one_parameter_check_for_models():
+    zoo.load_models()
+    with pytest.raises(ConfigError, match=r"model 'ae' has no hyper-parameter 'latnt_dim' \(valid: .*latent"):
+        zoo.create_model("ae", latnt_dim=3)
+    assert MODELS.params("ae") == zoo.model_hparams("ae")
+    assert "pretrained" in MODELS.params("cutpaste-imagenet")  # a partialmethod variant keeps its keywords
+
+
+def test_duplicate_names_raise():
+    with pytest.raises(ValueError, match="already registered"):
+        MODELS.register("ae")(type("Again", (AnomalyModel,), {}))
