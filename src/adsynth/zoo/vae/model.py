@@ -10,19 +10,17 @@ from typing import ClassVar
 
 import torch
 
+from adsynth._validation import check_choice
 from adsynth.errors import ConfigError
-from adsynth.zoo.ae.model import (
-    LOSSES,
-    MAPS,
-    bergmann_decoder,
-    bergmann_encoder,
-    check_choice,
+from adsynth.zoo.base import AnomalyModel, Prediction, register_model
+from adsynth.zoo.components.bergmann import bergmann_decoder, bergmann_encoder
+from adsynth.zoo.components.losses import RECONSTRUCTION_LOSSES, reconstruction_loss
+from adsynth.zoo.components.maps import (
+    RECONSTRUCTION_MAPS,
     default_kernel,
     max_of_smoothed,
-    reconstruction_loss,
     reconstruction_map,
 )
-from adsynth.zoo.base import AnomalyModel, Prediction, register_model
 from adsynth.zoo.vae.loss import kl_divergence
 
 
@@ -64,11 +62,9 @@ class VariationalAutoEncoder(AnomalyModel):
         anomaly_map: str | None = None,
         score_kernel: int | None = None,
     ) -> None:
-        check_choice(loss, "loss", LOSSES)
+        check_choice(loss, RECONSTRUCTION_LOSSES, "loss")
         anomaly_map = anomaly_map or ("ssim" if loss == "ssim" else "l2")
-        check_choice(anomaly_map, "anomaly_map", MAPS)
-        if channels not in (1, 3):
-            raise ConfigError(f"expected `channels` to be 1 or 3, got {channels}")
+        check_choice(anomaly_map, RECONSTRUCTION_MAPS, "anomaly_map")
         if int(latent_dim) < 1:
             raise ConfigError(f"expected `latent_dim` to be a positive int, got {latent_dim}")
         if not float(beta) >= 0:
