@@ -30,6 +30,6 @@ The channel check that every method shares is :attr:`adsynth.zoo.base.AnomalyMod
 Example:
     >>> import torch
     >>> from adsynth.zoo.components.unet import UNet
-    >>> UNet(3, 3, width=4)(torch.rand(1, 3, 16, 16)).shape
-    torch.Size([1, 3, 16, 16])
+    >>> UNet(3, 3, width=4)(torch.rand(1, 3, 32, 32)).shape
+    torch.Size([1, 3, 32, 32])
 """

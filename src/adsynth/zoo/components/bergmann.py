@@ -4,8 +4,10 @@ At 128×128 the encoder is the paper's: 4×4/2 (32), 4×4/2 (32), 3×3 (32), 4×
 4×4/2 (128), 3×3 (64), 3×3 (32), then an 8×8 valid convolution to the latent code (d = 100), with
 LeakyReLU(0.2). Other sizes add or remove leading 4×4/2 (32) layers so that the last feature map is
 always 8×8 (32 px: none of them, 256 px: three). The decoder mirrors the encoder with transposed
-convolutions and ends in a 3×3 convolution and a sigmoid (images are in [0, 1]). Used by ``ae`` and
-``vae``.
+convolutions and ends in a 3×3 convolution and a sigmoid (images are in [0, 1]).
+
+:class:`BergmannModel` is what ``ae`` and ``vae`` share around the networks: the loss / map / score
+options, the optimiser and the prediction.
 
 Example:
     >>> import torch
@@ -17,12 +19,23 @@ Example:
 from __future__ import annotations
 
 import math
+from typing import Any, ClassVar
 
+import torch
 from torch import nn
 
+from adsynth._validation import check_choice
 from adsynth.errors import ConfigError
+from adsynth.zoo.base import AnomalyModel, Prediction
+from adsynth.zoo.components.losses import RECONSTRUCTION_LOSSES
+from adsynth.zoo.components.maps import (
+    RECONSTRUCTION_MAPS,
+    default_kernel,
+    max_of_smoothed,
+    reconstruction_map,
+)
 
-__all__ = ["bergmann_decoder", "bergmann_encoder", "check_bergmann_size"]
+__all__ = ["BergmannModel", "bergmann_decoder", "bergmann_encoder", "check_bergmann_size"]
 
 
 def check_bergmann_size(image_size: int, minimum: int = 32) -> int:
@@ -65,3 +78,62 @@ def bergmann_decoder(channels: int, image_size: int, latent_dim: int) -> nn.Sequ
         layers += [nn.ConvTranspose2d(32, 32, 4, 2, 1), _act()]
     layers += [nn.Conv2d(32, channels, 3, 1, 1), nn.Sigmoid()]
     return nn.Sequential(*layers)
+
+
+class BergmannModel(AnomalyModel):
+    """Base of the autoencoders on the Bergmann et al. networks (``ae``, ``vae``), unregistered.
+
+    Checks and stores the options, trains with Adam (weight decay 1e-5, as Bergmann et al.) and predicts
+    the reconstruction map of ``self(images)`` with the maximum of the mean-filtered map as the score.
+    A subclass builds ``encoder`` / ``decoder``, defines ``forward`` (the deterministic reconstruction)
+    and ``training_step``.
+
+    Args:
+        image_size, channels, latent_dim, loss, anomaly_map, score_kernel: as documented by ``ae``
+            (:class:`adsynth.zoo.ae.AutoEncoder`); ``anomaly_map=None`` follows ``loss``.
+        **hparams: the subclass's own hyper-parameters, stored after ``latent_dim``.
+    """
+
+    family: ClassVar[str] = "reconstruction"
+    default_epochs: ClassVar[int] = 100
+    default_batch_size: ClassVar[int] = 32
+    default_lr: ClassVar[float] = 2e-4
+
+    def __init__(
+        self,
+        image_size: int,
+        channels: int,
+        latent_dim: int,
+        loss: str,
+        anomaly_map: str | None,
+        score_kernel: int | None,
+        **hparams: Any,
+    ) -> None:
+        check_choice(loss, RECONSTRUCTION_LOSSES, "loss")
+        anomaly_map = anomaly_map or ("ssim" if loss == "ssim" else "l2")
+        check_choice(anomaly_map, RECONSTRUCTION_MAPS, "anomaly_map")
+        if int(latent_dim) < 1:
+            raise ConfigError(f"expected `latent_dim` to be a positive int, got {latent_dim}")
+        super().__init__(
+            image_size,
+            channels,
+            latent_dim=int(latent_dim),
+            **hparams,
+            loss=loss,
+            anomaly_map=anomaly_map,
+            score_kernel=score_kernel,
+        )
+        self.loss_kind = loss
+        self.map_kind = anomaly_map
+        self.score_kernel = int(score_kernel) if score_kernel else default_kernel(self.image_size)
+
+    def configure_optimizers(self, lr: float | None = None, epochs: int | None = None):
+        # Bergmann et al. train with Adam at 2e-4 and weight decay 1e-5.
+        opt = torch.optim.Adam(self.parameters(), lr=lr or self.default_lr, weight_decay=1e-5)
+        return opt, None
+
+    @torch.no_grad()
+    def predict(self, images: torch.Tensor) -> Prediction:
+        self.check_images(images, self.channels)
+        amap = reconstruction_map(images, self(images), self.map_kind).float()
+        return Prediction(anomaly_map=amap, score=max_of_smoothed(amap, self.score_kernel))

@@ -26,8 +26,8 @@ def gaussian_blur2d(maps: torch.Tensor, sigma: float, truncate: float = 4.0) -> 
     itself.
 
     Example:
-        >>> peak = torch.zeros(1, 9, 9)
-        >>> peak[0, 4, 4] = 1.0
+        >>> peak = torch.zeros(1, 15, 15)
+        >>> peak[0, 7, 7] = 1.0
         >>> round(float(gaussian_blur2d(peak, 1.0).sum()), 4)
         1.0
     """

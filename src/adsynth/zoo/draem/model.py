@@ -17,18 +17,8 @@ from adsynth.zoo.components.draem import DraemModel
 
 @register_model("draem")
 class Draem(DraemModel):
-    """DRAEM.
-
-    Args:
-        image_size: side of the square input, a multiple of 32 (paper: 256).
-        channels: 1 or 3.
-        base_width: width of the reconstructive network (paper: 128); the discriminative network uses
-            half of it (paper: 64). Small widths make CPU runs and tests practical.
-        smooth_kernel: mean-filter size of the image score ``max(avg_pool(map))`` (paper: 21).
-        smooth_map: also return the smoothed map as the anomaly map (the reference code returns the
-            raw softmax map and only smooths for the score).
-        focal_gamma: γ of the focal loss (paper: 2).
-        rotate_prob: probability of the training rotation of the normal image (reference code: 0.3).
+    """DRAEM as published: the shared builder with its own defaults (the hyper-parameters are those of
+    :class:`~adsynth.zoo.components.draem.DraemModel`).
 
     Example:
         >>> import torch
