@@ -38,7 +38,11 @@ class AutoEncoder(BergmannModel):
         torch.Size([2, 64, 64])
     """
 
+    family: ClassVar[str] = "reconstruction"
     paper: ClassVar[str] = "Bergmann et al., VISAPP 2019 (AE-SSIM / AE-L2)"
+    default_epochs: ClassVar[int] = 100
+    default_batch_size: ClassVar[int] = 32
+    default_lr: ClassVar[float] = 2e-4
 
     def __init__(
         self,

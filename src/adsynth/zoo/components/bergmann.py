@@ -19,7 +19,7 @@ Example:
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 from torch import nn
@@ -93,11 +93,6 @@ class BergmannModel(AnomalyModel):
             (:class:`adsynth.zoo.ae.AutoEncoder`); ``anomaly_map=None`` follows ``loss``.
         **hparams: the subclass's own hyper-parameters, stored after ``latent_dim``.
     """
-
-    family: ClassVar[str] = "reconstruction"
-    default_epochs: ClassVar[int] = 100
-    default_batch_size: ClassVar[int] = 32
-    default_lr: ClassVar[float] = 2e-4
 
     def __init__(
         self,

@@ -37,7 +37,11 @@ class VariationalAutoEncoder(BergmannModel):
         torch.Size([2])
     """
 
+    family: ClassVar[str] = "reconstruction"
     paper: ClassVar[str] = "Kingma & Welling, ICLR 2014 (VAE baseline of Bergmann et al., IJCV 2021)"
+    default_epochs: ClassVar[int] = 100
+    default_batch_size: ClassVar[int] = 32
+    default_lr: ClassVar[float] = 2e-4
 
     def __init__(
         self,
