@@ -58,3 +58,15 @@ def check_interval(value: Any, lo: float, hi: float, name: str) -> tuple[float, 
     if not (lo <= a <= b <= hi):
         raise ConfigError(f"expected `{name}` to satisfy {lo} <= min <= max <= {hi}, got {value!r}")
     return a, b
+
+
+def check_choice(value: Any, valid: tuple[str, ...], name: str) -> str:
+    """Check ``value`` is one of the strings ``valid``.
+
+    Example:
+        >>> check_choice("l2", ("l2", "ssim"), "loss")
+        'l2'
+    """
+    if value not in valid:
+        raise ConfigError(f"expected `{name}` to be one of {', '.join(valid)}, got {value!r}")
+    return value

@@ -13,11 +13,7 @@ import timm
 import torch
 
 from adsynth.errors import ConfigError, WeightsError
-from adsynth.zoo.backbones import (
-    create_backbone,
-    find_cached_weights,
-    gaussian_blur2d,
-)
+from adsynth.zoo.backbones import create_backbone, find_cached_weights
 
 
 @pytest.fixture
@@ -217,12 +213,3 @@ def test_backbone_from_a_checkpoint_without_backbone(tmp_path):
         create_backbone("resnet18", out_indices=(2,), backbone_from=path)
     with pytest.raises(ConfigError):
         create_backbone("resnet18", out_indices=(2,), weights=path, backbone_from=path)
-
-
-def test_gaussian_blur_matches_scipy():
-    ndimage = pytest.importorskip("scipy.ndimage")
-    x = torch.rand(2, 37, 50, dtype=torch.float64)
-    expected = torch.stack(
-        [torch.from_numpy(ndimage.gaussian_filter(v.numpy(), 4, mode="mirror")) for v in x]
-    )
-    assert torch.allclose(gaussian_blur2d(x, 4.0), expected, atol=1e-12)

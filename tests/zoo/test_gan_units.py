@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from adsynth.zoo.fanogan.model import FAnoGAN, gradient_penalty, split_epoch
+from adsynth.zoo.components.adversarial import gradient_penalty, split_epoch
+from adsynth.zoo.fanogan.model import FAnoGAN
 from adsynth.zoo.ognet.model import OGNet
 from adsynth.zoo.trainer import _Optimizers
 

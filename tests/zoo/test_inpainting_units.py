@@ -15,8 +15,8 @@ from adsynth.errors import ConfigError
 from adsynth.synth.masks import make_riad_masks
 from adsynth.synth.superpixel import slic_segments
 from adsynth.zoo import create_model
+from adsynth.zoo.components.msgms import gms, msgms_loss, msgms_map
 from adsynth.zoo.intra.model import patchify, unpatchify, window_origin
-from adsynth.zoo.riad.loss import gaussian_smooth, gms, msgms_loss, msgms_map
 from adsynth.zoo.scadn.model import scadn_generator_loss
 from adsynth.zoo.smai import colour_superpixels, superpixel_mask_sets
 
@@ -86,18 +86,6 @@ def test_msgms_map_is_located_at_a_local_change_and_grows_with_it():
     assert float(msgms_loss(x, strong)) > float(msgms_loss(x, weak)) > 0
     # A global brightness shift has the same gradients: MSGMS does not see it.
     assert float(msgms_map(x, (x + 0.1)).max()) < 1e-4
-
-
-def test_gaussian_smooth_keeps_constants_and_spreads_a_peak():
-    const = torch.full((1, 32, 32), 0.7)
-    torch.testing.assert_close(gaussian_smooth(const, 2.0), const)
-    peak = torch.zeros(1, 33, 33)
-    peak[0, 16, 16] = 1.0
-    out = gaussian_smooth(peak, 2.0)
-    assert float(out.sum()) == pytest.approx(1.0, rel=1e-4)
-    assert int(out.argmax()) == 16 * 33 + 16 and float(out.max()) < 0.1
-    torch.testing.assert_close(out[0], out[0].t())
-    assert gaussian_smooth(peak, 0) is peak
 
 
 # ------------------------------------------------------------------------------------------------- RIAD

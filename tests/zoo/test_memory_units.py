@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from adsynth.zoo import create_model
+from adsynth.zoo.components.memory import MemoryModule, addressing_entropy, hard_shrink
 from adsynth.zoo.draem_sspcab import SSPCAB, MaskedConv2d
-from adsynth.zoo.memae import MemoryModule, addressing_entropy, hard_shrink
 from adsynth.zoo.mnad import compactness_loss, separateness_loss, update_memory
 
 

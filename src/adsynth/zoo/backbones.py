@@ -36,7 +36,6 @@ from urllib.parse import urlparse
 import timm
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from adsynth.errors import ConfigError, WeightsError
 from adsynth.zoo.bundled_weights import BUNDLED, DEFAULT_BACKBONE, hf_cache_dir
@@ -343,32 +342,6 @@ def _load_matching(module: nn.Module, state: Mapping[str, torch.Tensor], source:
 
 
 # ---------------------------------------------------------------------------- helpers of embedding methods
-def gaussian_blur2d(maps: torch.Tensor, sigma: float, truncate: float = 4.0) -> torch.Tensor:
-    """Separable Gaussian blur of B×H×W maps (like ``scipy.ndimage.gaussian_filter``, reflected borders).
-
-    Example:
-        >>> gaussian_blur2d(torch.ones(1, 8, 8), sigma=2.0).allclose(torch.ones(1, 8, 8))
-        True
-    """
-    if sigma <= 0:
-        return maps
-    radius = int(truncate * sigma + 0.5)
-    x = torch.arange(-radius, radius + 1, dtype=maps.dtype, device=maps.device)
-    kernel = torch.exp(-0.5 * (x / sigma) ** 2)
-    kernel = kernel / kernel.sum()
-    out = maps.unsqueeze(1)
-    h, w = maps.shape[-2:]
-    # Reflect padding needs pad < size; tiny maps use a shorter kernel rather than failing.
-    ry, rx = min(radius, h - 1), min(radius, w - 1)
-    ky = kernel[radius - ry : radius + ry + 1]
-    kx = kernel[radius - rx : radius + rx + 1]
-    out = F.pad(out, (0, 0, ry, ry), mode="reflect") if ry else out
-    out = F.conv2d(out, (ky / ky.sum()).view(1, 1, -1, 1))
-    out = F.pad(out, (rx, rx, 0, 0), mode="reflect") if rx else out
-    out = F.conv2d(out, (kx / kx.sum()).view(1, 1, 1, -1))
-    return out.squeeze(1)
-
-
 def resize_lazy_buffers(
     module: nn.Module, state_dict: Mapping[str, torch.Tensor], prefix: str, names: Sequence[str]
 ) -> None:

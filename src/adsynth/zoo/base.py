@@ -37,6 +37,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from adsynth.errors import ConfigError
 from adsynth.registry import Registry
 
 
@@ -79,10 +80,12 @@ class AnomalyModel(nn.Module):
             (``aug_image``, ``aug_mask``, ``aug_label``), made online by a synth recipe.
         default_recipe: the recipe used for online synthesis when the user gives none.
         default_epochs, default_batch_size, default_lr: training defaults of the method.
+        supported_channels: the image channel counts the method accepts; ``__init__`` raises a
+            :class:`~adsynth.errors.ConfigError` for any other ``channels``.
 
     Args:
         image_size: training/inference resolution (square).
-        channels: 1 or 3.
+        channels: one of ``supported_channels`` (1 or 3).
         **hparams: method hyper-parameters; stored by :meth:`config` in checkpoints.
     """
 
@@ -96,8 +99,12 @@ class AnomalyModel(nn.Module):
     default_epochs: ClassVar[int] = 50
     default_batch_size: ClassVar[int] = 8
     default_lr: ClassVar[float] = 1e-3
+    supported_channels: ClassVar[tuple[int, ...]] = (1, 3)
 
     def __init__(self, image_size: int = 256, channels: int = 3, **hparams: Any) -> None:
+        if isinstance(channels, bool) or channels not in self.supported_channels:
+            allowed = " or ".join(str(c) for c in self.supported_channels)
+            raise ConfigError(f"expected `channels` to be {allowed}, got {channels!r}")
         super().__init__()
         self.image_size = int(image_size)
         self.channels = int(channels)

@@ -21,9 +21,10 @@ from torch.nn import functional as F
 
 from adsynth._validation import check_positive_int, check_range
 from adsynth.errors import ConfigError
-from adsynth.zoo.backbones import create_backbone, gaussian_blur2d, resolve_backbone_name
+from adsynth.zoo.backbones import create_backbone, resolve_backbone_name
 from adsynth.zoo.base import AnomalyModel, Prediction, register_model
 from adsynth.zoo.bundled_weights import DEFAULT_BACKBONE
+from adsynth.zoo.components.blur import gaussian_blur2d
 
 #: Patches embedded per forward pass at inference (bounds memory; 256 patches of 64 px ≈ 1 image of 1024 px).
 _PATCH_CHUNK = 256

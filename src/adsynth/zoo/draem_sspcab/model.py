@@ -4,7 +4,8 @@ SSPCAB is a masked convolution, whose receptive field has four k'×k' corner reg
 centre, followed by channel attention (squeeze-and-excitation). The block is trained to predict its own
 input, ``MSE(output, input)``, so the network learns to fill in a region from its surroundings, the
 reconstruction idea built into one layer. Here it replaces the last block of DRAEM's reconstructive
-encoder (the one at 1/16 resolution); everything else is :class:`~adsynth.zoo.draem.Draem`.
+encoder (the one at 1/16 resolution); everything else is DRAEM, built by the shared
+:class:`~adsynth.zoo.components.draem.DraemModel` that ``draem`` registers too.
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ from torch import nn
 
 from adsynth.errors import ConfigError
 from adsynth.zoo.base import register_model
-from adsynth.zoo.draem.loss import draem_loss
-from adsynth.zoo.draem.model import Draem, init_weights
+from adsynth.zoo.components.draem import DraemModel, draem_loss, init_weights
 
 
 class MaskedConv2d(nn.Module):
@@ -92,11 +92,12 @@ class SSPCAB(nn.Module):
 
 
 @register_model("draem-sspcab")
-class DraemSSPCAB(Draem):
+class DraemSSPCAB(DraemModel):
     """DRAEM with SSPCAB replacing the last block of the reconstructive encoder.
 
     Args:
-        image_size, channels, base_width, smooth_kernel, smooth_map, focal_gamma: as :class:`Draem`.
+        image_size, channels, base_width, smooth_kernel, smooth_map, focal_gamma, rotate_prob: as
+            ``draem`` (:class:`~adsynth.zoo.components.draem.DraemModel`).
         sspcab_kernel: k' (paper: 1).
         sspcab_dilation: d (paper: 1).
         sspcab_reduction: r of the channel attention (paper: 8).

@@ -1,5 +1,5 @@
 """f-AnoGAN: WGAN-GP, then an izi_f encoder with G and D frozen; score = image + κ·feature residual."""
 
-from adsynth.zoo.fanogan.model import FAnoGAN, gradient_penalty
+from adsynth.zoo.fanogan.model import FAnoGAN
 
-__all__ = ["FAnoGAN", "gradient_penalty"]
+__all__ = ["FAnoGAN"]

@@ -16,46 +16,16 @@ from torch import nn
 
 from adsynth.errors import ConfigError
 from adsynth.zoo.base import AnomalyModel, Prediction, register_model
-from adsynth.zoo.ganomaly.model import (
+from adsynth.zoo.components.adversarial import gradient_penalty, split_epoch
+from adsynth.zoo.components.dcgan import (
     DCGANDecoder,
     DCGANEncoder,
-    check_channels,
     check_gan_size,
     dcgan_init,
-    residual_map,
     to_signed,
     to_unit,
 )
-
-
-def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-    """WGAN-GP's penalty ``E[(‖∇D(x̃)‖₂ − 1)²]`` on random interpolates x̃ of real and fake samples.
-
-    Computed in float32 outside autocast: the input gradient of the critic must not be scaled or rounded.
-    ε ~ U(0, 1) per sample comes from the global torch RNG of the inputs' device.
-
-    Example:
-        >>> import torch
-        >>> lin = torch.nn.Linear(4, 1, bias=False)
-        >>> _ = torch.nn.init.constant_(lin.weight, 0.5)  # ‖w‖₂ = 1: a 1-Lipschitz critic
-        >>> round(float(gradient_penalty(lin, torch.rand(8, 4), torch.rand(8, 4))), 6)
-        0.0
-    """
-    real, fake = real.detach().float(), fake.detach().float()
-    eps = torch.rand((real.shape[0],) + (1,) * (real.ndim - 1), device=real.device)
-    mixed = (eps * real + (1 - eps) * fake).requires_grad_(True)
-    with torch.autocast(real.device.type, enabled=False):
-        out = critic(mixed)
-    (grad,) = torch.autograd.grad(out.sum(), mixed, create_graph=True)
-    return (grad.flatten(1).norm(2, dim=1) - 1).pow(2).mean()
-
-
-def split_epoch(fraction: float, epochs: int) -> int:
-    """First epoch of the second phase: ``round(fraction · epochs)``, kept in ``[1, epochs − 1]`` when
-    there are at least two epochs (each phase gets one), ``epochs`` (no second phase) otherwise."""
-    if epochs < 2:
-        return epochs
-    return min(max(1, round(fraction * epochs)), epochs - 1)
+from adsynth.zoo.components.maps import residual_map
 
 
 class Critic(nn.Module):
@@ -120,7 +90,6 @@ class FAnoGAN(AnomalyModel):
         encoder_lr_ratio: float = 0.5,
         map_kernel: int = 1,
     ) -> None:
-        check_channels(channels)
         check_gan_size(int(image_size))
         if int(latent_dim) < 1 or int(width) < 1 or int(max_width) < int(width):
             raise ConfigError(

@@ -3,137 +3,27 @@ DCGAN discriminator.
 
 The generator maps x to z = E1(x), reconstructs x̂ = Dec(z) and encodes the reconstruction again,
 ẑ = E2(x̂). Trained on normal images only, it learns to keep z and ẑ close; an anomaly moves ẑ away from
-z. The DCGAN building blocks here are shared with f-AnoGAN (:mod:`adsynth.zoo.fanogan`).
+z. The DCGAN building blocks are :mod:`adsynth.zoo.components.dcgan` (shared with f-AnoGAN and OGNet).
 """
 
 from __future__ import annotations
 
-import math
 from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from adsynth.errors import ConfigError
 from adsynth.zoo.base import AnomalyModel, Prediction, register_model
-
-
-def check_gan_size(image_size: int, minimum: int = 16) -> int:
-    """Number of stride-2 stages from ``image_size`` down to 4; sizes must be powers of two ≥ 16."""
-    n = math.log2(image_size / 4) if image_size > 0 else -1
-    if image_size < minimum or n != int(n):
-        raise ConfigError(f"expected `image_size` to be a power of two >= {minimum}, got {image_size}")
-    return int(n)
-
-
-def stage_widths(image_size: int, width: int, max_width: int) -> list[int]:
-    """Channels after each stride-2 stage of a DCGAN encoder (S/2, S/4, ..., 4): doubling, capped."""
-    return [min(width * 2**k, max_width) for k in range(check_gan_size(image_size))]
-
-
-def dcgan_norm(kind: str, channels: int) -> nn.Module:
-    """``batch`` (DCGAN), ``layer`` (a WGAN-GP critic: layer norm over C×H×W) or ``none``."""
-    if kind == "batch":
-        return nn.BatchNorm2d(channels)
-    if kind == "layer":
-        return nn.GroupNorm(1, channels)
-    return nn.Identity()
-
-
-class DCGANEncoder(nn.Module):
-    """Conv4×4/2 stages from C×S×S to a K×4×4 feature map, then a 4×4 valid conv to ``out_dim``×1×1.
-
-    The first stage has no normalisation (DCGAN); LeakyReLU(0.2) throughout. ``features(x)`` is the
-    last 4×4 map (GANomaly's feature-matching and f-AnoGAN's discriminator features).
-    """
-
-    def __init__(
-        self, channels: int, image_size: int, width: int, out_dim: int, max_width: int, norm: str = "batch"
-    ) -> None:
-        super().__init__()
-        widths = stage_widths(image_size, width, max_width)
-        layers: list[nn.Module] = []
-        cin = channels
-        for i, cout in enumerate(widths):
-            layers.append(nn.Conv2d(cin, cout, 4, 2, 1, bias=False))
-            if i > 0:
-                layers.append(dcgan_norm(norm, cout))
-            layers.append(nn.LeakyReLU(0.2, inplace=True))
-            cin = cout
-        self.body = nn.Sequential(*layers)
-        self.head = nn.Conv2d(cin, out_dim, 4, 1, 0, bias=False)
-        self.feature_dim = cin * 16
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.body(x)).flatten(1)
-
-
-class DCGANDecoder(nn.Module):
-    """From a ``latent_dim`` code to C×S×S in [−1, 1]: a 4×4 transposed conv, ConvT4×4/2 stages with
-    BatchNorm and ReLU mirroring :class:`DCGANEncoder`'s widths, and a Tanh."""
-
-    def __init__(self, channels: int, image_size: int, width: int, latent_dim: int, max_width: int) -> None:
-        super().__init__()
-        widths = stage_widths(image_size, width, max_width)[::-1]
-        layers: list[nn.Module] = [
-            nn.ConvTranspose2d(latent_dim, widths[0], 4, 1, 0, bias=False),
-            nn.BatchNorm2d(widths[0]),
-            nn.ReLU(inplace=True),
-        ]
-        for cin, cout in zip(widths[:-1], widths[1:], strict=True):
-            layers += [
-                nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False),
-                nn.BatchNorm2d(cout),
-                nn.ReLU(True),
-            ]
-        layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1, bias=False), nn.Tanh()]
-        self.body = nn.Sequential(*layers)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.body(z.reshape(z.shape[0], -1, 1, 1))
-
-
-def dcgan_init(m: nn.Module) -> None:
-    """DCGAN initialisation: conv weights N(0, 0.02), BatchNorm weights N(1, 0.02) and biases 0."""
-    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
-        nn.init.normal_(m.weight, 0.0, 0.02)
-    elif isinstance(m, nn.BatchNorm2d):
-        nn.init.normal_(m.weight, 1.0, 0.02)
-        nn.init.zeros_(m.bias)
-
-
-def to_signed(x: torch.Tensor) -> torch.Tensor:
-    """Images in [0, 1] to the generators' [−1, 1]."""
-    return x * 2.0 - 1.0
-
-
-def to_unit(x: torch.Tensor) -> torch.Tensor:
-    """Generator output in [−1, 1] back to [0, 1]."""
-    return (x + 1.0) * 0.5
-
-
-def residual_map(x: torch.Tensor, rec: torch.Tensor, kernel: int) -> torch.Tensor:
-    """B×H×W mean absolute residual over channels (images in [0, 1]), mean-filtered when ``kernel`` > 1."""
-    amap = (x.float() - rec.float()).abs().mean(dim=1)
-    k = int(kernel)
-    if k > 1:
-        amap = F.avg_pool2d(amap[:, None], k, stride=1, padding=k // 2, count_include_pad=False)[:, 0]
-    return amap
-
-
-def check_channels(channels: int) -> None:
-    if channels not in (1, 3):
-        raise ConfigError(f"expected `channels` to be 1 or 3, got {channels}")
-
-
-def check_positive(**values: float) -> None:
-    for name, v in values.items():
-        if not float(v) > 0:
-            raise ConfigError(f"expected `{name}` to be positive, got {v}")
+from adsynth.zoo.components.dcgan import (
+    DCGANDecoder,
+    DCGANEncoder,
+    check_gan_size,
+    dcgan_init,
+    to_signed,
+    to_unit,
+)
+from adsynth.zoo.components.maps import default_kernel, residual_map
 
 
 @register_model("ganomaly")
@@ -177,7 +67,6 @@ class Ganomaly(AnomalyModel):
         w_enc: float = 1.0,
         map_kernel: int | None = None,
     ) -> None:
-        check_channels(channels)
         check_gan_size(int(image_size))
         if int(latent_dim) < 1 or int(width) < 1 or int(max_width) < int(width):
             raise ConfigError(
@@ -187,7 +76,7 @@ class Ganomaly(AnomalyModel):
         for name, v in (("w_adv", w_adv), ("w_con", w_con), ("w_enc", w_enc)):
             if not float(v) >= 0:
                 raise ConfigError(f"expected `{name}` to be >= 0, got {v}")
-        kernel = int(map_kernel) if map_kernel else max(3, (int(image_size) // 16) | 1)
+        kernel = int(map_kernel) if map_kernel else default_kernel(int(image_size))
         super().__init__(
             image_size,
             channels,

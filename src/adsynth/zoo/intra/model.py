@@ -23,9 +23,10 @@ from torch import nn
 from adsynth._validation import check_positive_int
 from adsynth.errors import ConfigError
 from adsynth.zoo.base import AnomalyModel, Prediction, register_model
-from adsynth.zoo.losses import ssim_loss
-from adsynth.zoo.riad.loss import msgms_loss, msgms_map
-from adsynth.zoo.riad.model import batch_rngs, check_channels
+from adsynth.zoo.components.batching import batch_rngs
+from adsynth.zoo.components.blur import mean_filter2d
+from adsynth.zoo.components.losses import ssim_loss
+from adsynth.zoo.components.msgms import msgms_loss, msgms_map
 
 
 def patchify(images: torch.Tensor, p: int) -> torch.Tensor:
@@ -98,7 +99,6 @@ class Intra(AnomalyModel):
         seed: int = 0,
         infer_batch: int = 512,
     ) -> None:
-        check_channels(channels)
         p = int(patch_size) if patch_size is not None else max(1, int(image_size) // 16)
         if p < 1 or int(image_size) % p:
             raise ConfigError(f"expected `image_size` ({image_size}) to be a multiple of `patch_size` ({p})")
@@ -253,11 +253,7 @@ class Intra(AnomalyModel):
 
     def anomaly_map(self, images: torch.Tensor, rec: torch.Tensor) -> torch.Tensor:
         """MSGMS difference of an image and its patch-wise inpainting, mean-filtered (B×H×W)."""
-        amap = msgms_map(images, rec)
-        k = self.smooth_kernel
-        if k > 1:
-            amap = F.avg_pool2d(amap[:, None], k, stride=1, padding=k // 2, count_include_pad=False)[:, 0]
-        return amap.float()
+        return mean_filter2d(msgms_map(images, rec), self.smooth_kernel).float()
 
     @torch.no_grad()
     def predict(self, images: torch.Tensor) -> Prediction:

@@ -1,5 +1,5 @@
 """MemAE: a memory-augmented autoencoder scored by its reconstruction error (Gong et al. 2019)."""
 
-from adsynth.zoo.memae.model import MemAE, MemoryModule, addressing_entropy, hard_shrink
+from adsynth.zoo.memae.model import MemAE
 
-__all__ = ["MemAE", "MemoryModule", "addressing_entropy", "hard_shrink"]
+__all__ = ["MemAE"]

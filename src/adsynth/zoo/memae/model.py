@@ -4,7 +4,7 @@ Every spatial position of the encoder's output is a query ``z`` (``feature_dim``
 memory of ``memory_size`` learnt items by a softmax over their similarity, the weights are sparsified by a
 hard shrinkage with threshold λ, and the decoder reconstructs the image from ``ẑ = w·M``. Normal patterns
 are well represented by the memory; a defect is replaced by its closest normal combination, so it shows in
-the reconstruction error.
+the reconstruction error. The memory itself is :class:`~adsynth.zoo.components.memory.MemoryModule`.
 """
 
 from __future__ import annotations
@@ -16,88 +16,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from adsynth.errors import ConfigError
-from adsynth.zoo.backbones import gaussian_blur2d
 from adsynth.zoo.base import AnomalyModel, Prediction, register_model
-
-SIMILARITIES = ("cosine", "dot")
-SCORES = ("max", "mean")
-
-
-def hard_shrink(weights: torch.Tensor, threshold: float, eps: float = 1e-12) -> torch.Tensor:
-    """MemAE's continuous hard shrinkage: ``w`` where ``w > λ``, else 0, then L1 re-normalisation.
-
-    The step is written as ``ReLU(w − λ)·w / (|w − λ| + ε)`` so that it has a gradient where it is not
-    zero (the paper's relaxation of ``w·1[w > λ]``, valid for w ≥ 0).
-
-    Args:
-        weights: ... × N non-negative addressing weights (rows sum to 1).
-        threshold: λ; weights at or below it are set to 0.
-        eps: keeps the division finite at ``w = λ`` and for rows that shrink to all zeros.
-
-    Returns:
-        The shrunk weights, each row re-normalised to sum 1 (a row with no weight above λ stays 0).
-
-    Example:
-        >>> hard_shrink(torch.tensor([[0.7, 0.2, 0.1]]), 0.15)
-        tensor([[0.7778, 0.2222, 0.0000]])
-    """
-    shrunk = F.relu(weights - threshold) * weights / ((weights - threshold).abs() + eps)
-    return shrunk / shrunk.sum(dim=-1, keepdim=True).clamp_min(eps)
-
-
-def addressing_entropy(weights: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
-    """Mean over queries of ``−Σ_i w_i log w_i`` (0 for one-hot weights): MemAE's sparsity loss."""
-    return -(weights * (weights + eps).log()).sum(dim=-1).mean()
-
-
-class MemoryModule(nn.Module):
-    """A memory of N items of C dims, addressed per query by attention with hard shrinkage.
-
-    Args:
-        memory_size: N.
-        feature_dim: C.
-        shrink_threshold: λ of :func:`hard_shrink` (0 disables shrinkage).
-        similarity: ``"cosine"`` (the paper's addressing) or ``"dot"`` (the reference code's
-            ``F.linear(z, M)``).
-        temperature: the cosine similarity is divided by it before the softmax (see the README).
-
-    Example:
-        >>> mem = MemoryModule(memory_size=50, feature_dim=8)
-        >>> z_hat, w = mem(torch.randn(10, 8))
-        >>> z_hat.shape, w.shape, bool(torch.allclose(w.sum(1), torch.ones(10)))
-        (torch.Size([10, 8]), torch.Size([10, 50]), True)
-    """
-
-    def __init__(
-        self,
-        memory_size: int,
-        feature_dim: int,
-        shrink_threshold: float = 0.0025,
-        similarity: str = "cosine",
-        temperature: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.shrink_threshold = float(shrink_threshold)
-        self.similarity = similarity
-        self.temperature = float(temperature)
-        bound = feature_dim**-0.5
-        self.items = nn.Parameter(torch.empty(memory_size, feature_dim).uniform_(-bound, bound))
-
-    def address(self, queries: torch.Tensor) -> torch.Tensor:
-        """Q×N addressing weights of Q×C queries: softmax of the similarity, then hard shrinkage."""
-        if self.similarity == "cosine":
-            logits = F.normalize(queries, dim=1) @ F.normalize(self.items, dim=1).t() / self.temperature
-        else:
-            logits = queries @ self.items.t()
-        weights = logits.float().softmax(dim=1)
-        if self.shrink_threshold > 0:
-            weights = hard_shrink(weights, self.shrink_threshold)
-        return weights
-
-    def forward(self, queries: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(ẑ, w)`` for Q×C queries: the read-out Q×C and the addressing weights Q×N."""
-        weights = self.address(queries)
-        return weights.to(self.items.dtype) @ self.items, weights
+from adsynth.zoo.components.maps import check_map_options, image_scores, smoothed_map
+from adsynth.zoo.components.memory import SIMILARITIES, MemoryModule, addressing_entropy
 
 
 def conv_block(cin: int, cout: int) -> list[nn.Module]:
@@ -108,30 +29,6 @@ def conv_block(cin: int, cout: int) -> list[nn.Module]:
 def deconv_block(cin: int, cout: int) -> list[nn.Module]:
     """ConvTranspose4×4 stride 2, BN, LeakyReLU(0.2): doubles the resolution."""
     return [nn.ConvTranspose2d(cin, cout, 4, 2, 1), nn.BatchNorm2d(cout), nn.LeakyReLU(0.2, inplace=True)]
-
-
-def smoothed_map(error: torch.Tensor, sigma: float) -> torch.Tensor:
-    """A B×H×W error map after a Gaussian blur of ``sigma`` pixels (no blur for ``sigma <= 0``)."""
-    return gaussian_blur2d(error.float(), sigma) if sigma > 0 else error.float()
-
-
-def image_scores(error: torch.Tensor, amap: torch.Tensor, kind: str) -> torch.Tensor:
-    """B scores: the maximum of the (smoothed) map, or the mean of the raw per-pixel error."""
-    return amap.flatten(1).amax(dim=1) if kind == "max" else error.float().flatten(1).mean(dim=1)
-
-
-def check_common(image_size: int, channels: int, score: str, map_sigma: float | None) -> float:
-    """Validate the arguments shared by the reconstruction methods; return the map's σ in pixels."""
-    if image_size < 16 or image_size % 16:
-        raise ConfigError(f"expected `image_size` to be a multiple of 16, got {image_size}")
-    if channels not in (1, 3):
-        raise ConfigError(f"expected `channels` to be 1 or 3, got {channels}")
-    if score not in SCORES:
-        raise ConfigError(f"expected `score` to be one of {', '.join(SCORES)}, got {score!r}")
-    if map_sigma is not None and float(map_sigma) < 0:
-        raise ConfigError(f"expected `map_sigma` to be >= 0, got {map_sigma}")
-    # σ = 4 px at 256 px (PatchCore/PaDiM's smoothing), scaled with the image side.
-    return float(map_sigma) if map_sigma is not None else image_size / 64
 
 
 @register_model("memae")
@@ -179,7 +76,7 @@ class MemAE(AnomalyModel):
         score: str = "max",
         map_sigma: float | None = None,
     ) -> None:
-        sigma = check_common(int(image_size), int(channels), score, map_sigma)
+        sigma = check_map_options(int(image_size), score, map_sigma)
         for name, v in (
             ("base_width", base_width),
             ("feature_dim", feature_dim),

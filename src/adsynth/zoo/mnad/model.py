@@ -18,7 +18,7 @@ from torch import nn
 
 from adsynth.errors import ConfigError
 from adsynth.zoo.base import AnomalyModel, Prediction, register_model
-from adsynth.zoo.memae.model import check_common, image_scores, smoothed_map
+from adsynth.zoo.components.maps import check_map_options, image_scores, smoothed_map
 
 
 def memory_scores(queries: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -142,7 +142,7 @@ class MNAD(AnomalyModel):
         score: str = "max",
         map_sigma: float | None = None,
     ) -> None:
-        sigma = check_common(int(image_size), int(channels), score, map_sigma)
+        sigma = check_map_options(int(image_size), score, map_sigma)
         if int(base_width) < 1 or int(memory_dim) < 1:
             raise ConfigError(
                 f"expected `base_width` and `memory_dim` to be positive ints, got {base_width}, {memory_dim}"

@@ -19,8 +19,9 @@ from torch import nn
 
 from adsynth.errors import ConfigError
 from adsynth.zoo.base import AnomalyModel, Prediction, register_model
-from adsynth.zoo.fanogan.model import split_epoch
-from adsynth.zoo.ganomaly.model import check_channels, dcgan_init, residual_map, to_signed, to_unit
+from adsynth.zoo.components.adversarial import split_epoch
+from adsynth.zoo.components.dcgan import dcgan_init, to_signed, to_unit
+from adsynth.zoo.components.maps import default_kernel, residual_map
 
 SCORE_INPUTS = ("reconstruction", "image")
 
@@ -130,7 +131,6 @@ class OGNet(AnomalyModel):
         score_input: str = "reconstruction",
         map_kernel: int | None = None,
     ) -> None:
-        check_channels(channels)
         image_size = int(image_size)
         strided = image_size > 64 if strided is None else bool(strided)
         if image_size < 32 or (strided and image_size % 16):
@@ -174,7 +174,7 @@ class OGNet(AnomalyModel):
             map_kernel=map_kernel,
         )
         self.h = dict(self._hparams)
-        self.map_kernel = int(map_kernel) if map_kernel else max(3, (image_size // 16) | 1)
+        self.map_kernel = int(map_kernel) if map_kernel else default_kernel(image_size)
         self.generator = Generator(self.channels, int(width), strided)
         self.discriminator = Discriminator(self.channels, image_size, int(width))
         self.apply(dcgan_init)

@@ -17,9 +17,10 @@ from torch.nn import functional as F
 
 from adsynth._validation import check_positive_int, check_range
 from adsynth.errors import ConfigError
-from adsynth.zoo.backbones import create_backbone, gaussian_blur2d, resize_lazy_buffers, resolve_backbone_name
+from adsynth.zoo.backbones import create_backbone, resize_lazy_buffers, resolve_backbone_name
 from adsynth.zoo.base import AnomalyModel, Prediction, register_model
 from adsynth.zoo.bundled_weights import DEFAULT_BACKBONE
+from adsynth.zoo.components.blur import gaussian_blur2d
 from adsynth.zoo.coreset import greedy_coreset, nearest_distances
 
 

@@ -1,5 +1,5 @@
 """RIAD: U-Net inpainting of random grid-cell masks, scored by the multi-scale GMS difference."""
 
-from adsynth.zoo.riad.model import Riad, UNet
+from adsynth.zoo.riad.model import Riad
 
-__all__ = ["Riad", "UNet"]
+__all__ = ["Riad"]

@@ -5,7 +5,7 @@ every image the ``n`` complementary masks are run, and each pixel of the reconst
 pass in which it was hidden. The loss is L2 + MSGMS + SSIM of that recombined image; the anomaly map is
 the MSGMS difference averaged over the cell sizes k ∈ {2, 4, 8, 16}, then Gaussian-smoothed.
 
-The U-Net here is shared with SMAI (:mod:`adsynth.zoo.smai`).
+The U-Net (:class:`~adsynth.zoo.components.unet.UNet`) is shared with SMAI.
 """
 
 from __future__ import annotations
@@ -15,86 +15,21 @@ from typing import ClassVar
 
 import numpy as np
 import torch
-from torch import nn
 
 from adsynth._validation import check_positive_int
 from adsynth.errors import ConfigError
 from adsynth.synth.masks import make_riad_masks
 from adsynth.zoo.base import AnomalyModel, Prediction, register_model
-from adsynth.zoo.riad.loss import gaussian_smooth, msgms_map, riad_loss
-
-
-def _double_conv(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(cin, cout, 3, padding=1, bias=False),
-        nn.BatchNorm2d(cout),
-        nn.ReLU(inplace=True),
-        nn.Conv2d(cout, cout, 3, padding=1, bias=False),
-        nn.BatchNorm2d(cout),
-        nn.ReLU(inplace=True),
-    )
-
-
-class UNet(nn.Module):
-    """U-Net: ``depth`` max-pool stages (widths w, 2w, …, 2^depth·w), transposed-conv ×2 upsampling,
-    concatenated skips, sigmoid output (images are in [0, 1]). Sides must be multiples of ``2**depth``.
-    """
-
-    def __init__(self, in_channels: int, out_channels: int, width: int = 64, depth: int = 4) -> None:
-        super().__init__()
-        widths = [width * 2**i for i in range(depth + 1)]
-        self.down = nn.ModuleList()
-        cin = in_channels
-        for cout in widths:
-            self.down.append(_double_conv(cin, cout))
-            cin = cout
-        self.up = nn.ModuleList()
-        self.merge = nn.ModuleList()
-        for cout in reversed(widths[:-1]):
-            self.up.append(nn.ConvTranspose2d(cin, cout, 2, stride=2))
-            self.merge.append(_double_conv(2 * cout, cout))
-            cin = cout
-        self.head = nn.Conv2d(cin, out_channels, 1)
-        self.pool = nn.MaxPool2d(2)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skips = []
-        for i, block in enumerate(self.down):
-            x = block(x if i == 0 else self.pool(x))
-            skips.append(x)
-        x = skips.pop()
-        for up, merge in zip(self.up, self.merge, strict=True):
-            x = merge(torch.cat([up(x), skips.pop()], dim=1))
-        return torch.sigmoid(self.head(x))
-
-
-def check_unet_size(image_size: int, depth: int = 4) -> None:
-    m = 2**depth
-    if image_size < m or image_size % m:
-        raise ConfigError(f"expected `image_size` to be a positive multiple of {m}, got {image_size}")
-
-
-def check_channels(channels: int) -> None:
-    if channels not in (1, 3):
-        raise ConfigError(f"expected `channels` to be 1 or 3, got {channels}")
+from adsynth.zoo.components.batching import batch_rngs, chunked
+from adsynth.zoo.components.blur import gaussian_blur2d
+from adsynth.zoo.components.msgms import msgms_map
+from adsynth.zoo.components.unet import UNet, check_unet_size
+from adsynth.zoo.riad.loss import riad_loss
 
 
 def default_sigma(image_size: int) -> float:
     """The reference's σ = 7 at 256 px, scaled with the image side."""
     return 7.0 * image_size / 256
-
-
-def batch_rngs(seed: int, step: int, batch: dict[str, torch.Tensor]) -> list[np.random.Generator]:
-    """One generator per item, from (seed, training step, dataset row): independent of batch composition
-    and of the worker count, and reproduced exactly on ``--resume`` (the step counter is a buffer)."""
-    n = int(batch["image"].shape[0])
-    rows = batch["index"].tolist() if "index" in batch else list(range(n))
-    return [np.random.default_rng([seed, step, int(r)]) for r in rows]
-
-
-def chunked(fn, x: torch.Tensor, size: int) -> torch.Tensor:
-    """``fn`` applied to ``x`` in chunks of ``size`` along the batch dimension, concatenated."""
-    return torch.cat([fn(x[i : i + size]) for i in range(0, x.shape[0], size)])
 
 
 @register_model("riad")
@@ -140,7 +75,6 @@ class Riad(AnomalyModel):
         infer_batch: int = 24,
     ) -> None:
         check_unet_size(int(image_size))
-        check_channels(channels)
         if isinstance(k_values, (int, str)) or not len(k_values) or any(int(k) < 1 for k in k_values):
             raise ConfigError(
                 f"expected `k_values` to be a non-empty list of positive ints, got {k_values!r}"
@@ -234,5 +168,5 @@ class Riad(AnomalyModel):
         hid = hidden.expand(b, nk, self.n_masks, h, w).reshape(b * nk, self.n_masks, h, w)
         rec = self.inpaint(x, hid, chunk=self.infer_batch)
         amap = msgms_map(x, rec).view(b, nk, h, w).mean(dim=1)
-        smoothed = gaussian_smooth(amap, self.smooth_sigma)
+        smoothed = gaussian_blur2d(amap, self.smooth_sigma)
         return Prediction(anomaly_map=smoothed.float(), score=smoothed.flatten(1).amax(dim=1).float())

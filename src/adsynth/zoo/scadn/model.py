@@ -23,8 +23,8 @@ from adsynth._validation import check_positive_int
 from adsynth.errors import ConfigError
 from adsynth.synth.masks import make_stripe_masks
 from adsynth.zoo.base import AnomalyModel, Prediction, register_model
-from adsynth.zoo.riad.loss import gaussian_smooth
-from adsynth.zoo.riad.model import check_channels, chunked
+from adsynth.zoo.components.batching import chunked
+from adsynth.zoo.components.blur import gaussian_blur2d
 
 
 class DilatedResBlock(nn.Module):
@@ -163,7 +163,6 @@ class Scadn(AnomalyModel):
     ) -> None:
         if image_size < 32 or image_size % 4:
             raise ConfigError(f"expected `image_size` to be a multiple of 4 and >= 32, got {image_size}")
-        check_channels(channels)
         for name, v in (("base_width", base_width), ("disc_width", disc_width), ("dilation", dilation)):
             check_positive_int(v, name)
         if int(blocks) < 0 or int(infer_batch) < 1:
@@ -254,5 +253,5 @@ class Scadn(AnomalyModel):
         # Each pixel is hidden in one phase of each direction: the max over a width's 4 masks is the larger
         # of its two inpainting errors; the widths are then averaged.
         amap = err.view(b, s, 4, h, w).amax(dim=2).mean(dim=1)
-        smoothed = gaussian_smooth(amap, self.smooth_sigma)
+        smoothed = gaussian_blur2d(amap, self.smooth_sigma)
         return Prediction(anomaly_map=smoothed.float(), score=smoothed.flatten(1).amax(dim=1).float())

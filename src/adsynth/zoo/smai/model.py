@@ -22,9 +22,10 @@ from adsynth._validation import check_positive_int
 from adsynth.errors import ConfigError
 from adsynth.synth.superpixel import slic_segments
 from adsynth.zoo.base import AnomalyModel, Prediction, register_model
-from adsynth.zoo.losses import ssim_loss
-from adsynth.zoo.riad.loss import gaussian_smooth
-from adsynth.zoo.riad.model import UNet, check_channels, check_unet_size, chunked
+from adsynth.zoo.components.batching import chunked
+from adsynth.zoo.components.blur import gaussian_blur2d
+from adsynth.zoo.components.losses import ssim_loss
+from adsynth.zoo.components.unet import UNet, check_unet_size
 
 MAP_REDUCE = ("pixel", "superpixel")
 
@@ -110,7 +111,6 @@ class Smai(AnomalyModel):
         infer_batch: int = 16,
     ) -> None:
         check_unet_size(int(image_size))
-        check_channels(channels)
         if map_reduce not in MAP_REDUCE:
             raise ConfigError(
                 f"expected `map_reduce` to be one of {', '.join(MAP_REDUCE)}, got {map_reduce!r}"
@@ -185,7 +185,7 @@ class Smai(AnomalyModel):
             per_image = torch.stack(
                 [_superpixel_mean(m, lab) for m, lab in zip(per_image, labels, strict=True)]
             )
-        amap = gaussian_smooth(per_image, self.smooth_sigma).float()
+        amap = gaussian_blur2d(per_image, self.smooth_sigma).float()
         return Prediction(anomaly_map=amap, score=amap.flatten(1).amax(dim=1))
 
 

@@ -17,9 +17,9 @@ import torch.nn.functional as F
 
 from adsynth.errors import ConfigError
 from adsynth.zoo.base import AnomalyModel, Prediction, register_model
-from adsynth.zoo.draem.model import ReconstructiveSubNetwork, init_weights
-from adsynth.zoo.losses import ssim_loss, ssim_map
-from adsynth.zoo.memae.model import check_common, image_scores, smoothed_map
+from adsynth.zoo.components.draem import ReconstructiveSubNetwork, init_weights
+from adsynth.zoo.components.losses import ssim_loss, ssim_map
+from adsynth.zoo.components.maps import check_map_options, image_scores, smoothed_map
 
 MAPS = ("l1", "ssim")
 
@@ -61,7 +61,7 @@ class SelfSupervisedAE(AnomalyModel):
         score: str = "max",
         map_sigma: float | None = None,
     ) -> None:
-        sigma = check_common(int(image_size), int(channels), score, map_sigma)
+        sigma = check_map_options(int(image_size), score, map_sigma)
         if int(base_width) < 1:
             raise ConfigError(f"expected `base_width` to be a positive int, got {base_width}")
         if anomaly_map not in MAPS:

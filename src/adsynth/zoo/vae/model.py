@@ -11,23 +11,14 @@ from typing import ClassVar
 import torch
 
 from adsynth.errors import ConfigError
-from adsynth.zoo.ae.model import (
-    LOSSES,
-    MAPS,
-    bergmann_decoder,
-    bergmann_encoder,
-    check_choice,
-    default_kernel,
-    max_of_smoothed,
-    reconstruction_loss,
-    reconstruction_map,
-)
-from adsynth.zoo.base import AnomalyModel, Prediction, register_model
+from adsynth.zoo.base import register_model
+from adsynth.zoo.components.bergmann import BergmannModel, bergmann_decoder, bergmann_encoder
+from adsynth.zoo.components.losses import reconstruction_loss
 from adsynth.zoo.vae.loss import kl_divergence
 
 
 @register_model("vae")
-class VariationalAutoEncoder(AnomalyModel):
+class VariationalAutoEncoder(BergmannModel):
     """Variational autoencoder scored by the reconstruction error of its posterior mean.
 
     Args:
@@ -48,8 +39,6 @@ class VariationalAutoEncoder(AnomalyModel):
 
     family: ClassVar[str] = "reconstruction"
     paper: ClassVar[str] = "Kingma & Welling, ICLR 2014 (VAE baseline of Bergmann et al., IJCV 2021)"
-    needs_pretrained: ClassVar[bool] = False
-    fit_mode: ClassVar[str] = "gradient"
     default_epochs: ClassVar[int] = 100
     default_batch_size: ClassVar[int] = 32
     default_lr: ClassVar[float] = 2e-4
@@ -64,29 +53,11 @@ class VariationalAutoEncoder(AnomalyModel):
         anomaly_map: str | None = None,
         score_kernel: int | None = None,
     ) -> None:
-        check_choice(loss, "loss", LOSSES)
-        anomaly_map = anomaly_map or ("ssim" if loss == "ssim" else "l2")
-        check_choice(anomaly_map, "anomaly_map", MAPS)
-        if channels not in (1, 3):
-            raise ConfigError(f"expected `channels` to be 1 or 3, got {channels}")
-        if int(latent_dim) < 1:
-            raise ConfigError(f"expected `latent_dim` to be a positive int, got {latent_dim}")
         if not float(beta) >= 0:
             raise ConfigError(f"expected `beta` to be a non-negative number, got {beta}")
-        super().__init__(
-            image_size,
-            channels,
-            latent_dim=int(latent_dim),
-            beta=float(beta),
-            loss=loss,
-            anomaly_map=anomaly_map,
-            score_kernel=score_kernel,
-        )
+        super().__init__(image_size, channels, latent_dim, loss, anomaly_map, score_kernel, beta=float(beta))
         self.latent_dim = int(latent_dim)
         self.beta = float(beta)
-        self.loss_kind = loss
-        self.map_kind = anomaly_map
-        self.score_kernel = int(score_kernel) if score_kernel else default_kernel(self.image_size)
         self.encoder = bergmann_encoder(self.channels, self.image_size, 2 * self.latent_dim)
         self.decoder = bergmann_decoder(self.channels, self.image_size, self.latent_dim)
 
@@ -100,10 +71,6 @@ class VariationalAutoEncoder(AnomalyModel):
         """Reconstruction of the posterior mean (deterministic)."""
         return self.decoder(self.encode(x)[0])
 
-    def configure_optimizers(self, lr: float | None = None, epochs: int | None = None):
-        opt = torch.optim.Adam(self.parameters(), lr=lr or self.default_lr, weight_decay=1e-5)
-        return opt, None
-
     def training_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         x = batch["image"]
         mu, logvar = self.encode(x)
@@ -113,9 +80,3 @@ class VariationalAutoEncoder(AnomalyModel):
         # per-pixel mean reconstruction terms, so that beta = 1 keeps the ELBO's balance.
         terms["kl"] = kl_divergence(mu, logvar) / x[0].numel()
         return {"loss": sum(v for k, v in terms.items() if k != "kl") + self.beta * terms["kl"], **terms}
-
-    @torch.no_grad()
-    def predict(self, images: torch.Tensor) -> Prediction:
-        self.check_images(images, self.channels)
-        amap = reconstruction_map(images, self(images), self.map_kind).float()
-        return Prediction(anomaly_map=amap, score=max_of_smoothed(amap, self.score_kernel))

@@ -1,4 +1,5 @@
-"""Losses and image similarity shared by the zoo methods: SSIM (map and loss) and the focal loss.
+"""Losses and image similarity shared by the zoo methods: SSIM (map and loss), the focal loss and the
+``l2`` / ``ssim`` / ``l2+ssim`` reconstruction terms.
 
 SSIM follows Wang et al. 2004 with a Gaussian window of 11 pixels and σ = 1.5, the constants
 C1 = (0.01·L)² and C2 = (0.03·L)² with L the data range (1 for images in [0, 1]); the window is applied
@@ -6,7 +7,7 @@ per channel with zero padding of half its size, so the SSIM map has the input's 
 
 Example:
     >>> import torch
-    >>> from adsynth.zoo.losses import ssim, ssim_map
+    >>> from adsynth.zoo.components.losses import ssim, ssim_map
     >>> x = torch.rand(2, 3, 32, 32)
     >>> round(float(ssim(x, x)), 6)
     1.0
@@ -19,7 +20,17 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["focal_loss", "gaussian_window", "ssim", "ssim_loss", "ssim_map"]
+__all__ = [
+    "RECONSTRUCTION_LOSSES",
+    "focal_loss",
+    "gaussian_window",
+    "reconstruction_loss",
+    "ssim",
+    "ssim_loss",
+    "ssim_map",
+]
+
+RECONSTRUCTION_LOSSES = ("l2", "ssim", "l2+ssim")
 
 
 def gaussian_window(size: int = 11, sigma: float = 1.5, device=None, dtype=torch.float32) -> torch.Tensor:
@@ -100,3 +111,19 @@ def focal_loss(
     onehot = onehot.clamp(smooth, 1.0 - smooth)
     pt = (onehot * probs).sum(dim=1) + smooth
     return (-((1.0 - pt) ** gamma) * pt.log()).mean()
+
+
+def reconstruction_loss(x: torch.Tensor, rec: torch.Tensor, kind: str) -> dict[str, torch.Tensor]:
+    """The terms of an ``l2``, ``ssim`` or ``l2+ssim`` reconstruction loss (keys ``l2`` / ``ssim``).
+
+    Example:
+        >>> x = torch.rand(1, 1, 16, 16)
+        >>> sorted(reconstruction_loss(x, x, "l2+ssim"))
+        ['l2', 'ssim']
+    """
+    terms: dict[str, torch.Tensor] = {}
+    if "l2" in kind:
+        terms["l2"] = F.mse_loss(rec.float(), x.float())
+    if "ssim" in kind:
+        terms["ssim"] = ssim_loss(rec, x)
+    return terms

@@ -1,0 +1,35 @@
+"""Shared parts of the zoo methods: networks, losses, maps and plumbing used by more than one method.
+
+A method folder (``zoo/<method>/``) imports only :mod:`adsynth.zoo.base`, this package, the zoo-level
+feature modules (:mod:`~adsynth.zoo.backbones`, :mod:`~adsynth.zoo.bundled_weights`,
+:mod:`~adsynth.zoo.coreset`) and libraries, never another method's folder
+(``tests/zoo/test_layering.py`` enforces it). A part that a second method needs moves here.
+
+Modules:
+    adversarial: WGAN-GP's ``gradient_penalty``; ``split_epoch`` of two-phase training (f-AnoGAN, OGNet).
+    batching: ``batch_rngs`` (one generator per item from seed, step and row) and ``chunked`` forward
+        passes (RIAD, InTra, SCADN, SMAI).
+    bergmann: the convolutional autoencoder of Bergmann et al. (``bergmann_encoder`` /
+        ``bergmann_decoder``; AE, VAE).
+    blur: the map filters, ``gaussian_blur2d`` (scipy's ``gaussian_filter``) and ``mean_filter2d``.
+    dcgan: ``DCGANEncoder`` / ``DCGANDecoder``, ``dcgan_init``, ``to_signed`` / ``to_unit`` (GANomaly,
+        f-AnoGAN, OGNet).
+    draem: DRAEM's ``ReconstructiveSubNetwork`` / ``DiscriminativeSubNetwork``, ``init_weights``,
+        ``draem_loss`` and ``DraemModel``, the builder that ``draem`` and ``draem-sspcab`` register
+        (the reconstructive network is also ssl-ae's).
+    losses: SSIM (``ssim``, ``ssim_map``, ``ssim_loss``), ``focal_loss``, ``reconstruction_loss``.
+    maps: anomaly maps and image scores of the reconstruction methods (``reconstruction_map``,
+        ``residual_map``, ``smoothed_map``, ``image_scores``, ``max_of_smoothed``) and
+        ``check_map_options``.
+    memory: MemAE's ``MemoryModule`` with ``hard_shrink`` and ``addressing_entropy``.
+    msgms: multi-scale gradient magnitude similarity, ``msgms_loss`` / ``msgms_map`` (RIAD, InTra).
+    unet: the inpainting ``UNet`` and ``check_unet_size`` (RIAD, SMAI).
+
+The channel check that every method shares is :attr:`adsynth.zoo.base.AnomalyModel.supported_channels`.
+
+Example:
+    >>> import torch
+    >>> from adsynth.zoo.components.unet import UNet
+    >>> UNet(3, 3, width=4)(torch.rand(1, 3, 32, 32)).shape
+    torch.Size([1, 3, 32, 32])
+"""
