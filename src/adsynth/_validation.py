@@ -58,3 +58,15 @@ def check_interval(value: Any, lo: float, hi: float, name: str) -> tuple[float, 
     if not (lo <= a <= b <= hi):
         raise ConfigError(f"expected `{name}` to satisfy {lo} <= min <= max <= {hi}, got {value!r}")
     return a, b
+
+
+def few(items: Any, n: int = 5) -> str:
+    """The first ``n`` items for an error message, and how many more there are.
+
+    Example:
+        >>> few(["a", "b", "c"], n=2)
+        "'a', 'b' and 1 more"
+    """
+    items = list(items)
+    shown = ", ".join(repr(x) for x in items[:n])
+    return shown + (f" and {len(items) - n} more" if len(items) > n else "")
