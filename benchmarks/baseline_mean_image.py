@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from adsynth.data import DatasetReader
-from adsynth.evaluate.io import write_maps
+from adsynth.data.maps import write_maps
 
 
 def main() -> None:

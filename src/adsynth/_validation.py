@@ -70,3 +70,15 @@ def check_choice(value: Any, valid: tuple[str, ...], name: str) -> str:
     if value not in valid:
         raise ConfigError(f"expected `{name}` to be one of {', '.join(valid)}, got {value!r}")
     return value
+
+
+def few(items: Any, n: int = 5) -> str:
+    """The first ``n`` items for an error message, and how many more there are.
+
+    Example:
+        >>> few(["a", "b", "c"], n=2)
+        "'a', 'b' and 1 more"
+    """
+    items = list(items)
+    shown = ", ".join(repr(x) for x in items[:n])
+    return shown + (f" and {len(items) - n} more" if len(items) > n else "")

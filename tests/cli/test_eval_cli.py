@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from adsynth.cli.main import cli
 from adsynth.data import DatasetReader
-from adsynth.evaluate.io import write_maps
+from adsynth.data.maps import write_maps
 
 
 def _perfect_maps(ds):

@@ -235,7 +235,7 @@ def test_fit_mode_model(data, tmp_path):
 
 
 def test_predict_dataset_writes_the_maps_format(data, tmp_path):
-    from adsynth.evaluate.io import read_maps
+    from adsynth.data.maps import read_maps
 
     r = train(cfg("ae", data, tmp_path / "run", epochs=1))
     out = tmp_path / "maps.h5"

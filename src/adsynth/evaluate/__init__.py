@@ -1,4 +1,6 @@
-"""Evaluation: exact metrics (pure functions + accumulators), the per-defect-type report, map I/O.
+"""Evaluation: exact metrics (pure functions + accumulators), the per-defect-type report, map folders.
+
+Maps files are read with :mod:`adsynth.data.maps` (the format's owner).
 
 This package stays light: no torch import. Plotting imports matplotlib lazily.
 """

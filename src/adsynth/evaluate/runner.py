@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from adsynth.data.reader import DatasetReader
 from adsynth.errors import DataError
-from adsynth.evaluate.io import read_maps
+from adsynth.evaluate.io import open_maps
 from adsynth.evaluate.report import MapSample, Report, evaluate
 
 
@@ -41,7 +41,7 @@ def evaluate_files(
     ds = DatasetReader(data, split=split)
     if len(ds) == 0:
         raise DataError(f"{data}: no samples in split {split!r} (choose another with --split)")
-    with read_maps(maps, names=ds.names) as ms:
+    with open_maps(maps, names=ds.names) as ms:
         report = evaluate(_samples(ds, ms), limit=limit, sort_by=sort_by, n_overlays=n_overlays)
     return report, ds
 

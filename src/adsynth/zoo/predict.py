@@ -1,11 +1,9 @@
 """Run a trained model over a dataset and write a maps file for :mod:`adsynth.evaluate`.
 
-The maps file is the HDF5 layout read by :func:`adsynth.evaluate.io.read_maps` (root attributes
-``format="adsynth-maps"``, ``format_version=1``; datasets ``maps`` float32 N×h×w, ``scores`` float32 N,
-``names`` UTF-8 sample names, ``index`` int64 rows of the data file). Maps are upsampled (bilinear) from
-the model's resolution to the dataset's, so they align with its masks. They are written batch by batch
-into resizable datasets of a temporary file that is renamed when complete, so memory stays bounded and
-an interrupted run leaves no maps file.
+The maps file is the format of :mod:`adsynth.data.maps` (docs/FORMAT.md), written batch by batch with
+its :class:`~adsynth.data.maps.MapsWriter`: memory stays bounded and an interrupted run leaves no maps
+file. Maps are upsampled (bilinear) from the model's resolution to the dataset's, so they align with its
+masks.
 
 Example:
     >>> from adsynth.zoo.predict import predict_dataset
@@ -18,19 +16,17 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from adsynth import __version__
-from adsynth.errors import ConfigError, DataError, OutputExistsError
-from adsynth.evaluate.io import MAPS_FORMAT, MAPS_FORMAT_VERSION
+from adsynth.data.maps import MapsWriter, check_maps_output
+from adsynth.errors import ConfigError, DataError
 from adsynth.zoo.checkpoint import data_fingerprint, load_model
 from adsynth.zoo.data import ZooDataset
 from adsynth.zoo.device import resolve_device
@@ -76,10 +72,7 @@ def predict_dataset(
     """
     t0 = time.perf_counter()
     out = Path(out)
-    if out.exists() and not overwrite:
-        raise OutputExistsError(f"{out} exists (pass --overwrite to replace it)")
-    if out.is_dir():
-        raise OutputExistsError(f"{out} is a directory")
+    check_maps_output(out, overwrite)  # before loading anything
     if int(batch_size) < 1:
         raise ConfigError(f"expected `batch_size` to be a positive int, got {batch_size}")
     dev = resolve_device(device)
@@ -113,51 +106,25 @@ def predict_dataset(
         "split": split or "all",
         "adsynth_version": __version__,
     }
-    import h5py
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
-    done = 0
-    try:
-        with h5py.File(tmp, "w") as f:
-            for k, v in attrs.items():
-                f.attrs[k] = v
-            f.attrs["format"] = MAPS_FORMAT
-            f.attrs["format_version"] = MAPS_FORMAT_VERSION
-            maps = f.create_dataset("maps", (0, h, w), np.float32, maxshape=(None, h, w), chunks=(1, h, w))
-            scores = f.create_dataset("scores", (0,), np.float32, maxshape=(None,), chunks=(4096,))
-            index = f.create_dataset("index", (0,), np.int64, maxshape=(None,), chunks=(4096,))
-            f.create_dataset("names", data=dataset.reader.names, dtype=h5py.string_dtype("utf-8"))
-            with torch.inference_mode():
-                for batch in loader:
-                    x = batch["image"].to(dev, non_blocking=True)
-                    if x.shape[1] != model.channels:
-                        x = x.expand(-1, model.channels, -1, -1)
-                    pred = model.predict(x)
-                    amap = pred.anomaly_map.float()
-                    if amap.shape[-2:] != (h, w):
-                        amap = F.interpolate(
-                            amap[:, None], size=(h, w), mode="bilinear", align_corners=False
-                        )[:, 0]
-                    b = amap.shape[0]
-                    for ds, arr in (
-                        (maps, amap.cpu().numpy()),
-                        (scores, pred.score.float().cpu().numpy()),
-                        (index, batch["index"].numpy()),
-                    ):
-                        ds.resize(done + b, axis=0)
-                        ds[done : done + b] = arr
-                    done += b
-                    if progress is not None:
-                        progress(done)
-        if done != n:
-            raise DataError(f"{data}: predicted {done} of {n} samples")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    names = dataset.reader.names
+    writer = MapsWriter(out, attrs=attrs, overwrite=overwrite, expected=n)
+    with writer, torch.inference_mode():
+        for batch in loader:
+            x = batch["image"].to(dev, non_blocking=True)
+            if x.shape[1] != model.channels:
+                x = x.expand(-1, model.channels, -1, -1)
+            pred = model.predict(x)
+            amap = pred.anomaly_map.float()
+            if amap.shape[-2:] != (h, w):
+                amap = F.interpolate(amap[:, None], size=(h, w), mode="bilinear", align_corners=False)[:, 0]
+            done, b = writer.n, amap.shape[0]
+            writer.append(
+                amap.cpu().numpy(),
+                pred.score.float().cpu().numpy(),
+                names[done : done + b],
+                batch["index"].numpy(),
+            )
+            if progress is not None:
+                progress(writer.n)
     dt = time.perf_counter() - t0
     return PredictResult(path=out, n=n, seconds=dt, images_per_s=n / max(dt, 1e-9))
