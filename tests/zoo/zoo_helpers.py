@@ -109,7 +109,7 @@ def draem_recipe():
     except Exception as e:  # the presets need every generator module, some still being written
         reason = f"{type(e).__name__}: {e}"
     try:
-        from adsynth.synth.texture import PerlinTextureGenerator
+        from adsynth.synth.perlin_texture import PerlinTextureGenerator
     except ImportError:
         return StandInRecipe(), f"blob stand-in ({reason})"
     return StandInRecipe(

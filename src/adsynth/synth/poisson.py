@@ -17,7 +17,7 @@ import numpy as np
 from adsynth._validation import check_interval, check_positive_int, check_range
 from adsynth.errors import ConfigError, DataError
 from adsynth.synth.base import Generator, SynthContext, SynthResult, register_generator
-from adsynth.synth.texture import FOREGROUND_MODES, estimate_foreground, resolve_foreground
+from adsynth.synth.perlin_texture import FOREGROUND_MODES, estimate_foreground, resolve_foreground
 
 CLONE_MODES = {"normal": cv2.NORMAL_CLONE, "mixed": cv2.MIXED_CLONE}
 MODES = ("normal", "mixed", "mix")
@@ -112,7 +112,7 @@ class PoissonPatchGenerator(Generator):
         foreground: ``"off"``, ``"context"`` (``SynthContext.foreground`` when given) or ``"auto"`` (that,
             else an estimate; the partner's object is always estimated in this mode).
         bg_threshold, bg_reverse: gray threshold of the foreground estimate (None: Otsu); see
-            :func:`adsynth.synth.texture.estimate_foreground`.
+            :func:`adsynth.synth.perlin_texture.estimate_foreground`.
         min_object_pct, min_overlap_pct: NSA's object-coverage requirements.
         max_attempts: position draws per patch, and whole redraws when nothing visible was produced.
         p: albumentations application probability.

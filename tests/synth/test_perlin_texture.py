@@ -10,7 +10,7 @@ import skimage.data
 from adsynth.errors import ConfigError
 from adsynth.synth.base import GENERATORS, SynthContext
 from adsynth.synth.perlin import perlin_region
-from adsynth.synth.texture import (
+from adsynth.synth.perlin_texture import (
     AUGMENTATIONS,
     MemSegGenerator,
     PerlinTextureGenerator,

@@ -23,7 +23,7 @@ from adsynth._validation import check_interval, check_mask, check_positive_int, 
 from adsynth.errors import ConfigError, DataError
 from adsynth.synth.base import Generator, SynthContext, SynthResult, register_generator
 from adsynth.synth.perlin import draw_perlin_params, perlin_region
-from adsynth.synth.textures import BUILTINS, TextureSource, as_texture_source
+from adsynth.synth.texture_source import BUILTINS, TextureSource, as_texture_source
 
 FOREGROUND_MODES = ("off", "context", "auto")
 

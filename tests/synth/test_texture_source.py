@@ -7,9 +7,14 @@ import socket
 import numpy as np
 import pytest
 
-import adsynth.synth.textures as textures_mod
+import adsynth.synth.texture_source as textures_mod
 from adsynth.errors import ConfigError, DataError
-from adsynth.synth.textures import PROCEDURAL_TEXTURES, SKIMAGE_TEXTURES, TextureSource, procedural_texture
+from adsynth.synth.texture_source import (
+    PROCEDURAL_TEXTURES,
+    SKIMAGE_TEXTURES,
+    TextureSource,
+    procedural_texture,
+)
 
 
 @pytest.fixture
