@@ -106,17 +106,53 @@ def test_seeded_and_config(images):
     assert OGNetGenerator(reconstructor=lambda x: x).config() == {}
 
 
-def test_checkpoint_of_a_trained_autoencoder_is_the_reconstructor(images, tmp_path):
-    import subprocess
-    import sys
+def test_checkpoint_needs_a_loader_and_is_loaded_on_first_use(images):
+    with pytest.raises(ConfigError, match="checkpoint_loader"):
+        OGNetGenerator(checkpoint="model.pt")
+    with pytest.raises(ConfigError, match="checkpoint_loader"):
+        OGNetGenerator(checkpoint="model.pt", checkpoint_loader="load")
+    with pytest.raises(ConfigError, match="either"):
+        OGNetGenerator(checkpoint="model.pt", checkpoint_loader=lambda p: None, reconstructor=lambda x: x)
+    calls = []
 
+    def load(path):
+        calls.append(path)
+        return lambda x: (255 - x).astype(np.uint8)
+
+    gen = OGNetGenerator(checkpoint="runs/ae/model.pt", checkpoint_loader=load)
+    assert calls == [] and gen.config() == {"checkpoint": "runs/ae/model.pt"}  # lazy; provenance
+    pool = ImagePool(images)
+    for seed in range(3):
+        res = gen.synthesize(images[0], rng=seed, context=SynthContext(pool=pool, index=0))
+        j = res.params["partner"]
+        assert res.params["reconstructed"] is True
+        assert np.array_equal(res.image, 255 - _avg(255 - images[0], 255 - images[j]))
+    assert calls == ["runs/ae/model.pt"]  # loaded once
+    bad = OGNetGenerator(checkpoint="x.pt", checkpoint_loader=lambda p: "not a function")
+    with pytest.raises(ConfigError, match="not a function"):
+        bad.synthesize(images[0], rng=0, context=SynthContext(pool=pool, index=0))
+    # A loader without a checkpoint is not kept.
+    assert OGNetGenerator(checkpoint_loader=load).checkpoint_loader is None
+
+
+def test_recipe_naming_a_checkpoint_gets_the_callers_loader(images):
+    from adsynth.synth.recipes import recipe_from_dict
+
+    spec = {"generators": [{"name": "ognet", "params": {"checkpoint": "runs/ae/model.pt"}}]}
+    with pytest.raises(ConfigError, match="checkpoint_loader"):
+        recipe_from_dict(spec)
+    recipe = recipe_from_dict(spec, checkpoint_loader=lambda path: lambda x: x)
+    assert recipe.to_dict()["generators"][0]["params"] == {"checkpoint": "runs/ae/model.pt"}
+    res = recipe.apply(images[0], np.random.default_rng(0), SynthContext(pool=ImagePool(images), index=0))
+    assert res.params["params"]["reconstructed"] is True
+
+
+@pytest.fixture
+def ae_checkpoint(images, tmp_path):
+    """A checkpoint of a trained (a few steps, 32 px) autoencoder."""
     torch = pytest.importorskip("torch")
     from adsynth.zoo import create_model
-    from adsynth.zoo.checkpoint import load_reconstructor, make_checkpoint, save_checkpoint
-
-    # The zoo loader is imported on first use only, not with the generator module.
-    code = "import sys, adsynth.synth.ognet; sys.exit('adsynth.zoo.checkpoint' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+    from adsynth.zoo.checkpoint import make_checkpoint, save_checkpoint
 
     torch.manual_seed(0)
     ae = create_model("ae", image_size=32, channels=3, latent_dim=8)
@@ -127,9 +163,23 @@ def test_checkpoint_of_a_trained_autoencoder_is_the_reconstructor(images, tmp_pa
         opt.zero_grad()
         ae.training_step({"image": batch})["loss"].backward()
         opt.step()
-    path = str(save_checkpoint(tmp_path / "model.pt", make_checkpoint(ae.eval(), epoch=1)))
+    return str(save_checkpoint(tmp_path / "model.pt", make_checkpoint(ae.eval(), epoch=1)))
 
-    gen = OGNetGenerator(checkpoint=path)
+
+def test_checkpoint_of_a_trained_autoencoder_is_the_reconstructor(images, ae_checkpoint):
+    import subprocess
+    import sys
+
+    from adsynth.zoo.checkpoint import load_reconstructor
+
+    path = ae_checkpoint
+
+    # The generator module does not load the zoo (nor torch).
+    code = "import sys, adsynth.synth.ognet; sys.exit(any(m.startswith('adsynth.zoo') for m in sys.modules))"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+    # The zoo side turns the checkpoint into the generator's function.
+    gen = OGNetGenerator(checkpoint=path, checkpoint_loader=load_reconstructor)
     assert gen.config() == {"checkpoint": path} and gen.reconstructor is None  # lazy
     pool = ImagePool(images)
     res = gen.synthesize(images[0], rng=3, context=SynthContext(pool=pool, index=0))
@@ -138,12 +188,38 @@ def test_checkpoint_of_a_trained_autoencoder_is_the_reconstructor(images, tmp_pa
     assert res.params["reconstructed"] is True and res.image.dtype == np.uint8
     assert res.image.shape == images[0].shape
     assert np.array_equal(res.image, g(_avg(g(images[0]), g(images[j]))))
-    # Rebuilt from its config, the generator loads the same checkpoint.
-    again = OGNetGenerator(**gen.config()).synthesize(
+    # Rebuilt from its config (and the loader), the generator loads the same checkpoint.
+    again = OGNetGenerator(**gen.config(), checkpoint_loader=load_reconstructor).synthesize(
         images[0], rng=3, context=SynthContext(pool=pool, index=0)
     )
     assert np.array_equal(again.image, res.image)
     # Gray images through an RGB model keep their shape.
     assert g(images[1][:, :, 0]).shape == (24, 32)
     with pytest.raises(ConfigError, match="either"):
-        OGNetGenerator(checkpoint=path, reconstructor=lambda x: x)
+        OGNetGenerator(checkpoint=path, checkpoint_loader=load_reconstructor, reconstructor=lambda x: x)
+
+
+def test_generate_cli_runs_a_recipe_naming_a_checkpoint(ae_checkpoint, tmp_path):
+    from click.testing import CliRunner
+
+    from adsynth.cli.main import cli
+    from adsynth.data import DatasetReader
+    from adsynth.synth.engine import generate_dataset
+
+    recipe = tmp_path / "ognet-ae.yaml"
+    recipe.write_text(f"generators:\n  - name: ognet\n    params: {{checkpoint: {ae_checkpoint!r}}}\n")
+    out = tmp_path / "out.h5"
+    args = ["generate", "--recipe", str(recipe), "--out", str(out), "--size", "32", "--limit", "4"]
+    r = CliRunner().invoke(cli, [*args, "--workers", "2"])
+    assert r.exit_code == 0, r.output
+    ds = DatasetReader(out)
+    assert len(ds) == 4 and set(ds.labels) == {1}
+    assert ds.settings["recipe"]["generators"][0]["params"] == {"checkpoint": ae_checkpoint}
+    assert all(ds.provenance(i)["params"]["reconstructed"] for i in range(4))
+    # The same bytes in one process; the library without a loader says what is missing.
+    r = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "one.h5")])
+    assert r.exit_code == 0, r.output
+    one = DatasetReader(tmp_path / "one.h5")
+    assert all(np.array_equal(ds.read_image(i), one.read_image(i)) for i in range(4))
+    with pytest.raises(ConfigError, match="checkpoint_loader"):
+        generate_dataset(str(recipe), tmp_path / "lib.h5", size=32, limit=4)

@@ -1,11 +1,73 @@
-"""Options and helpers shared by the commands (click only; nothing heavy at import)."""
+"""Options and helpers shared by the commands (click and the format constants; nothing heavy at import).
+
+Each option is defined once here; commands pass their own help text where its meaning differs
+(``--seed`` of the samples or of a validation split, ``--workers`` as processes or threads).
+"""
 
 from __future__ import annotations
 
 import click
 
+from adsynth.data import format as F
+
+#: the ``--split`` value that means every split (the library's ``split=None``)
+ALL_SPLITS = "all"
+#: help of ``--device`` (the values :func:`adsynth.zoo.device.resolve_device` accepts)
+DEVICE_HELP = "auto, cpu, cuda or cuda:i."
+
 overwrite_option = click.option("--overwrite", is_flag=True, help="Replace the output if it exists.")
-seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+
+
+def split_option(
+    help: str,
+    *,
+    default: str | None = None,
+    allow_all: bool = False,
+    multiple: bool = False,
+    name: str = "--split",
+):
+    """A split choice built from :data:`adsynth.data.format.SPLITS` (plus ``all`` with ``allow_all``).
+
+    ``all`` reaches the command as None, the library's "every split".
+    """
+
+    def to_library(ctx, param, value):
+        return None if value == ALL_SPLITS else value
+
+    choices = [*F.SPLITS, ALL_SPLITS] if allow_all else list(F.SPLITS)
+    return click.option(
+        name,
+        type=click.Choice(choices),
+        default=() if multiple else default,
+        show_default=default is not None,
+        multiple=multiple,
+        callback=None if multiple else to_library,
+        help=help,
+    )
+
+
+def seed_option(help: str = "Random seed.", default: int | None = 0):
+    """``--seed`` (an int; its default shown unless None)."""
+    return click.option("--seed", type=int, default=default, show_default=default is not None, help=help)
+
+
+def device_option(help: str = DEVICE_HELP):
+    """``--device`` (``auto`` by default)."""
+    return click.option("--device", default="auto", show_default=True, help=help)
+
+
+def batch_size_option(help: str = "Images per forward pass.", default: int | None = 16):
+    """``--batch-size``, a positive int."""
+    return click.option(
+        "--batch-size", type=click.IntRange(1), default=default, show_default=default is not None, help=help
+    )
+
+
+def workers_option(help: str = "DataLoader workers.", *, default: int = 0, low: int = 0, high: int = 256):
+    """``--workers``: DataLoader workers (0 = in the main process), worker processes or threads."""
+    return click.option(
+        "--workers", type=click.IntRange(low, high), default=default, show_default=True, help=help
+    )
 
 
 def split_filter_options(fn):
@@ -16,13 +78,7 @@ def split_filter_options(fn):
     fn = click.option(
         "--label", type=click.Choice(["normal", "anomalous"]), default=None, help="Keep only this label."
     )(fn)
-    fn = click.option(
-        "--split",
-        type=click.Choice(["train", "val", "test"]),
-        multiple=True,
-        help="Keep only this split (repeatable).",
-    )(fn)
-    return fn
+    return split_option("Keep only this split (repeatable).", multiple=True)(fn)
 
 
 def filters(split, label, defect_type) -> dict:

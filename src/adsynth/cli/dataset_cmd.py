@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import click
 
-from adsynth.cli.common import Progress, filters, overwrite_option, split_filter_options
+from adsynth.cli.common import (
+    Progress,
+    filters,
+    overwrite_option,
+    seed_option,
+    split_filter_options,
+    split_option,
+    workers_option,
+)
 
 
 @click.group()
@@ -43,13 +51,7 @@ def dataset() -> None:
     show_default=True,
     help="Input layout.",
 )
-@click.option(
-    "--split",
-    type=click.Choice(["train", "val", "test"]),
-    default="train",
-    show_default=True,
-    help="Split of a plain folder's images.",
-)
+@split_option("Split of a plain folder's images.", default="train")
 @click.option(
     "--val-fraction",
     type=float,
@@ -57,8 +59,8 @@ def dataset() -> None:
     show_default=True,
     help="Fraction of normal training images moved to val.",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the validation selection.")
-@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True, help="Decoding threads.")
+@seed_option("Seed of the validation selection.")
+@workers_option("Decoding threads.", default=2, low=1, high=64)
 @click.option("--skip-bad", is_flag=True, help="Skip unreadable images and list them instead of failing.")
 @overwrite_option
 def import_cmd(
@@ -162,7 +164,7 @@ def info_cmd(path, as_json):
 @click.option(
     "--tile", type=click.IntRange(32, 1024), default=160, show_default=True, help="Tile size in pixels."
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sample selection.")
+@seed_option("Seed of the sample selection.")
 @split_filter_options
 @overwrite_option
 def preview_cmd(path, out, n, cols, tile, seed, split, label, defect_type, overwrite):

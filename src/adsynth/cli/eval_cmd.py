@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import click
 
-from adsynth.cli.common import overwrite_option
+from adsynth.cli.common import (
+    DEVICE_HELP,
+    batch_size_option,
+    device_option,
+    overwrite_option,
+    split_option,
+)
 
 
 @click.command("eval")
@@ -24,13 +30,7 @@ from adsynth.cli.common import overwrite_option
     help="A zoo checkpoint: predict the maps first, then score them.",
 )
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Report folder.")
-@click.option(
-    "--split",
-    type=click.Choice(["train", "val", "test", "all"]),
-    default="test",
-    show_default=True,
-    help="Split of the dataset to score.",
-)
+@split_option("Split of the dataset to score.", default="test", allow_all=True)
 @click.option(
     "--pro-limit",
     type=click.FloatRange(0, 1, min_open=True),
@@ -44,39 +44,30 @@ from adsynth.cli.common import overwrite_option
     default=None,
     help="Order rows by this metric instead of by defect type.",
 )
-@click.option(
-    "--device", default="auto", show_default=True, help="With --checkpoint: auto, cpu, cuda or cuda:i."
-)
-@click.option(
-    "--batch-size", type=click.IntRange(1), default=16, show_default=True, help="With --checkpoint."
-)
+@device_option(f"With --checkpoint: {DEVICE_HELP}")
+@batch_size_option("With --checkpoint.")
 @overwrite_option
 def eval_cmd(data, maps, checkpoint, out, split, pro_limit, sort_by, device, batch_size, overwrite):
     """Score anomaly maps per defect type: image/pixel AUROC, AUPRO, F1-max, AP, with plots."""
     from pathlib import Path
 
-    from adsynth.errors import UsageError
-    from adsynth.evaluate.report import format_markdown, write_report
-    from adsynth.evaluate.runner import evaluate_files, image_getter
+    from adsynth.evaluate.report import format_markdown
+    from adsynth.pipeline import evaluate_to_folder
 
-    if (maps is None) == (checkpoint is None):
-        raise UsageError("give exactly one of --maps and --checkpoint")
-    out_dir = Path(out)
-    if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
-        raise UsageError(f"{out_dir} is not empty (pass --overwrite to replace the report)")
-    sp = None if split == "all" else split
-    if checkpoint is not None:
-        from adsynth.zoo.predict import predict_dataset
-
-        out_dir.mkdir(parents=True, exist_ok=True)
-        maps = out_dir / "maps.h5"
-        predict_dataset(
-            checkpoint, data, maps, split=sp, batch_size=batch_size, device=device, overwrite=True
-        )
-    report, ds = evaluate_files(data, maps, split=sp, limit=pro_limit, sort_by=sort_by)
-    write_report(report, out_dir, overwrite=True, get_image=image_getter(ds))
+    report, _ = evaluate_to_folder(
+        data,
+        out,
+        maps=maps,
+        checkpoint=checkpoint,
+        split=split,
+        pro_limit=pro_limit,
+        sort_by=sort_by,
+        device=device,
+        batch_size=batch_size,
+        overwrite=overwrite,
+    )
     click.echo(format_markdown(report).split("\n", 2)[2].rstrip())
     click.echo(
-        f"\nreport written to {out_dir}/ (metrics.md, metrics.csv, metrics.json, per_image.csv, "
+        f"\nreport written to {Path(out)}/ (metrics.md, metrics.csv, metrics.json, per_image.csv, "
         "roc.png, pro.png, overlays/)"
     )

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import click
 
-from adsynth.cli.common import Progress, overwrite_option
+from adsynth.cli.common import (
+    Progress,
+    overwrite_option,
+    seed_option,
+    split_option,
+    workers_option,
+)
 
 
 @click.command("generate")
@@ -27,23 +33,14 @@ from adsynth.cli.common import Progress, overwrite_option
     show_default=True,
     help="Synthetic samples per source image.",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same bytes).")
-@click.option(
-    "--workers", type=click.IntRange(1, 256), default=1, show_default=True, help="Worker processes."
-)
-@click.option(
-    "--split",
-    type=click.Choice(["train", "val", "test"]),
+@seed_option("Random seed (same seed, same bytes).")
+@workers_option("Worker processes.", default=1, low=1)
+@split_option("Split written for the generated samples.", default="train")
+@split_option(
+    "Split of a dataset's normal images used as sources.",
     default="train",
-    show_default=True,
-    help="Split written for the generated samples.",
-)
-@click.option(
-    "--source-split",
-    type=click.Choice(["train", "val", "test", "all"]),
-    default="train",
-    show_default=True,
-    help="Split of a dataset's normal images used as sources.",
+    allow_all=True,
+    name="--source-split",
 )
 @click.option(
     "--normal-fraction",
@@ -85,6 +82,7 @@ def generate(
     overwrite,
 ):
     """Synthesise defects with a recipe and write a dataset with masks and provenance."""
+    from adsynth.pipeline import checkpoint_reconstructor
     from adsynth.synth.engine import generate_dataset
 
     with Progress(None, f"generate {recipe}") as bar:
@@ -98,7 +96,7 @@ def generate(
                 seed=seed,
                 workers=workers,
                 split=split,
-                source_split=None if source_split == "all" else source_split,
+                source_split=source_split,
                 normal_fraction=normal_fraction,
                 textures=textures,
                 sample=sample,
@@ -106,6 +104,7 @@ def generate(
                 resume=resume,
                 overwrite=overwrite,
                 progress=bar,
+                checkpoint_loader=checkpoint_reconstructor,
             )
         except KeyboardInterrupt:
             raise click.ClickException(

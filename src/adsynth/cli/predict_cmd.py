@@ -4,27 +4,24 @@ from __future__ import annotations
 
 import click
 
-from adsynth.cli.common import Progress, overwrite_option
+from adsynth.cli.common import (
+    Progress,
+    batch_size_option,
+    device_option,
+    overwrite_option,
+    split_option,
+    workers_option,
+)
 
 
 @click.command("predict")
 @click.option("--checkpoint", required=True, type=click.Path(dir_okay=False), help="A run's model.pt.")
 @click.option("--data", required=True, type=click.Path(dir_okay=False), help="Dataset to predict (.h5).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Maps file to write (.h5).")
-@click.option(
-    "--split",
-    type=click.Choice(["train", "val", "test", "all"]),
-    default="test",
-    show_default=True,
-    help="Split to predict.",
-)
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:i.")
-@click.option(
-    "--batch-size", type=click.IntRange(1), default=16, show_default=True, help="Images per forward pass."
-)
-@click.option(
-    "--workers", type=click.IntRange(0, 256), default=0, show_default=True, help="DataLoader workers."
-)
+@split_option("Split to predict.", default="test", allow_all=True)
+@device_option()
+@batch_size_option("Images per forward pass.")
+@workers_option("DataLoader workers.")
 @overwrite_option
 def predict(checkpoint, data, out, split, device, batch_size, workers, overwrite):
     """Write anomaly maps and image scores for `adsynth evaluate`.
@@ -40,7 +37,7 @@ def predict(checkpoint, data, out, split, device, batch_size, workers, overwrite
             checkpoint,
             data,
             out,
-            split=None if split == "all" else split,
+            split=split,
             batch_size=batch_size,
             device=device,
             overwrite=overwrite,

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import click
 
-from adsynth.cli.common import overwrite_option
+from adsynth.cli.common import (
+    batch_size_option,
+    device_option,
+    overwrite_option,
+    seed_option,
+    split_option,
+    workers_option,
+)
 
 
 def parse_sets(sets: tuple[str, ...]) -> dict:
@@ -41,23 +48,16 @@ def parse_sets(sets: tuple[str, ...]) -> dict:
     help="Run folder (model.pt, last.pt, metrics.csv).",
 )
 @click.option("--epochs", type=click.IntRange(1), default=None, help="Epochs. Default: the model's.")
-@click.option(
-    "--batch-size",
-    type=click.IntRange(1),
-    default=None,
-    help="Batch size (per process). Default: the model's.",
-)
+@batch_size_option("Batch size (per process). Default: the model's.", default=None)
 @click.option(
     "--lr", type=click.FloatRange(0, min_open=True), default=None, help="Learning rate. Default: the model's."
 )
 @click.option(
     "--image-size", type=click.IntRange(8), default=None, help="Model resolution. Default: the model's."
 )
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:i.")
-@click.option(
-    "--workers", type=click.IntRange(0, 256), default=2, show_default=True, help="DataLoader workers."
-)
-@click.option("--seed", type=int, default=None, help="Random seed (default 0).")
+@device_option()
+@workers_option("DataLoader workers.", default=2)
+@seed_option("Random seed (default 0).", default=None)
 @click.option(
     "--recipe",
     default=None,
@@ -69,12 +69,7 @@ def parse_sets(sets: tuple[str, ...]) -> dict:
     default=None,
     help="Folder of texture images for texture-based recipes (e.g. DTD).",
 )
-@click.option(
-    "--split",
-    type=click.Choice(["train", "val", "test"]),
-    default=None,
-    help="Split to train on (default train).",
-)
+@split_option("Split to train on (default train).")
 @click.option("--backbone", default=None, help="Backbone name (timm) for models that use one.")
 @click.option(
     "--weights", type=click.Path(dir_okay=False), default=None, help="Backbone weights file (state_dict)."

@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import numpy as np
-
 from adsynth.errors import FormatError
 
 FORMAT_NAME = "adsynth-dataset"
@@ -91,6 +89,8 @@ def decode_str(x: Any) -> str:
 
 def check_file(f: Any, path: str) -> None:
     """Refuse files that are not adsynth datasets of a version this code can read."""
+    import numpy as np  # here, not at the top: the CLI reads this module's constants at start-up
+
     fmt = decode_str(f.attrs.get("format", ""))
     if fmt != FORMAT_NAME:
         raise FormatError(f"{path}: not an adsynth dataset (format attribute {fmt!r})")

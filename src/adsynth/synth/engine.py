@@ -81,7 +81,10 @@ def _init_worker(cfg: dict[str, Any]) -> None:
     reader = DatasetReader(cfg["source"], indices=cfg["indices"])
     _STATE["pool"] = _SourcePool(reader, cfg["size"])
     _STATE["recipe"] = load_recipe(
-        cfg["recipe"], textures=cfg["textures"], normal_fraction=cfg["normal_fraction"]
+        cfg["recipe"],
+        textures=cfg["textures"],
+        normal_fraction=cfg["normal_fraction"],
+        checkpoint_loader=cfg["checkpoint_loader"],
     )
     _STATE["cfg"] = cfg
 
@@ -148,6 +151,7 @@ def generate_dataset(
     resume: bool = False,
     overwrite: bool = False,
     progress: Callable[[int], Any] | None = None,
+    checkpoint_loader: Callable[[str], Any] | None = None,
 ) -> GenerateSummary:
     """Write a dataset of synthetic defects made by ``recipe`` from normal images.
 
@@ -169,6 +173,9 @@ def generate_dataset(
         resume: continue an interrupted run with the same settings.
         overwrite: replace an existing output.
         progress: called with the number of samples written so far.
+        checkpoint_loader: for recipes whose generators name a ``checkpoint`` (see
+            :func:`~adsynth.synth.recipes.load_recipe`); a module-level function, as each worker
+            process receives it.
     """
     from adsynth.data.images import parse_size
     from adsynth.synth.recipes import load_recipe
@@ -181,7 +188,9 @@ def generate_dataset(
         raise ConfigError(f"expected `workers` to be a positive int, got {workers}")
     if not (resume and partial_path(out).exists()):
         check_output(out, overwrite)
-    rec = load_recipe(recipe, textures=textures, normal_fraction=normal_fraction)  # validate early
+    rec = load_recipe(  # validate early
+        recipe, textures=textures, normal_fraction=normal_fraction, checkpoint_loader=checkpoint_loader
+    )
     target = parse_size(size)
     with scratch_dir(Path(out).parent, "adsynth-gen-") as tmpdir:
         src_path, src_desc = _prepare_source(input, tmpdir, target, sample, seed)
@@ -212,6 +221,7 @@ def generate_dataset(
             "recipe": str(recipe),
             "textures": textures,
             "normal_fraction": normal_fraction,
+            "checkpoint_loader": checkpoint_loader,
             "per_image": per_image,
             "seed": seed,
             "tag": "s",

@@ -4,6 +4,11 @@ OGNet's phase two teaches the discriminator that the average of two *different* 
 normal: ``X_pseudo = G((G_old(X_i) + G_old(X_j)) / 2)``, with ``G_old`` the generator after its first
 epoch and ``G`` the current one. Without generators the pseudo-anomaly is the plain pixel average of
 the two images. The result is a label-only sample: label 1, an all-zero mask.
+
+The generators are plain functions (:data:`Reconstructor`). This module never imports the zoo: a
+recipe that names a trained checkpoint gets its function from a :data:`CheckpointLoader` given by the
+caller (``adsynth.zoo.checkpoint.load_reconstructor``; ``adsynth generate`` passes
+``adsynth.pipeline.checkpoint_reconstructor``, which imports the zoo only when called).
 """
 
 from __future__ import annotations
@@ -17,7 +22,10 @@ import numpy as np
 from adsynth.errors import ConfigError, DataError
 from adsynth.synth.base import Generator, SynthContext, SynthResult, register_generator
 
+#: ``fn(image) -> image``: an H×W×C (or H×W) uint8 image in, a uint8 image of the same shape out.
 Reconstructor = Callable[[np.ndarray], np.ndarray]
+#: ``load(checkpoint_path) -> Reconstructor``, e.g. ``adsynth.zoo.checkpoint.load_reconstructor``.
+CheckpointLoader = Callable[[str], Reconstructor]
 
 
 def average_images(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -65,10 +73,12 @@ class OGNetGenerator(Generator):
     phase two exactly: ``reconstructor(average_images(old_reconstructor(image),
     old_reconstructor(partner)))``, where ``old_reconstructor`` is OGNet's ``G_old`` (the generator after
     its first epoch, ``low_epoch = 0``) and ``reconstructor`` is the current ``G``; ``old_reconstructor``
-    defaults to ``reconstructor``. Each is a callable taking and returning an H×W×C uint8 image.
-    ``checkpoint`` names a trained reconstruction model of the zoo instead (``ae``, ``vae``, ``ognet``,
-    ...): it is loaded on first use with :func:`adsynth.zoo.checkpoint.load_reconstructor` (on the CPU;
-    torch is imported only then) and serves as both ``G`` and ``G_old``. The average is
+    defaults to ``reconstructor``. Each is a :data:`Reconstructor`: a function taking and returning an
+    H×W×C uint8 image. ``checkpoint`` names a trained reconstruction model instead (``ae``, ``vae``,
+    ``ognet``, ...): on first use, ``checkpoint_loader(checkpoint)`` turns it into the function that
+    serves as both ``G`` and ``G_old`` (so each worker process loads its own copy, and torch is imported
+    only then). Pass :func:`adsynth.zoo.checkpoint.load_reconstructor` as ``checkpoint_loader``; recipes
+    get it from ``load_recipe(..., checkpoint_loader=...)``. The average is
     computed on uint8 images, rounded half up (OGNet averages float tensors; the difference is at most
     half a grey level).
 
@@ -78,14 +88,16 @@ class OGNetGenerator(Generator):
 
     The sample is label-only: label 1 and an all-zero mask (the whole image is anomalous, no region is).
     Callables cannot be serialised: :meth:`config` holds only ``checkpoint`` when one was given (a
-    generator rebuilt from an empty config averages plain images), and each result's params record
-    whether reconstructors were used.
+    generator rebuilt from an empty config averages plain images; one rebuilt from ``checkpoint`` needs
+    a ``checkpoint_loader`` again), and each result's params record whether reconstructors were used.
 
     Args:
         reconstructor: OGNet's current generator ``G`` applied after averaging, or None.
         old_reconstructor: OGNet's ``G_old`` applied to both images before averaging (default: same as
             ``reconstructor``).
-        checkpoint: path of a zoo reconstruction checkpoint (``model.pt``) to use as ``reconstructor``.
+        checkpoint: path of a reconstruction checkpoint (``model.pt``) to use as ``reconstructor``.
+        checkpoint_loader: turns ``checkpoint`` into a :data:`Reconstructor` (required with
+            ``checkpoint``, ignored without it).
         p: albumentations application probability.
         sources: the pool of other normal images when used as an albumentations transform.
 
@@ -109,6 +121,7 @@ class OGNetGenerator(Generator):
         reconstructor: Reconstructor | None = None,
         old_reconstructor: Reconstructor | None = None,
         checkpoint: str | None = None,
+        checkpoint_loader: CheckpointLoader | None = None,
         p: float = 1.0,
         sources: Sequence[np.ndarray] | None = None,
     ) -> None:
@@ -117,7 +130,18 @@ class OGNetGenerator(Generator):
             raise ConfigError(f"expected `checkpoint` to be a path (str), got {checkpoint!r}")
         if checkpoint is not None and (reconstructor is not None or old_reconstructor is not None):
             raise ConfigError("give either `checkpoint` or reconstructor callables, not both")
+        if checkpoint_loader is not None and not callable(checkpoint_loader):
+            raise ConfigError(
+                "expected `checkpoint_loader` to be a function (path -> reconstructor), "
+                f"got {checkpoint_loader!r}"
+            )
+        if checkpoint is not None and checkpoint_loader is None:
+            raise ConfigError(
+                f"`checkpoint` {checkpoint!r} needs a `checkpoint_loader` (a function path -> reconstructor, "
+                "e.g. adsynth.zoo.checkpoint.load_reconstructor); `adsynth generate` passes one"
+            )
         self.checkpoint = checkpoint
+        self.checkpoint_loader = checkpoint_loader if checkpoint is not None else None
         for name, fn in (("reconstructor", reconstructor), ("old_reconstructor", old_reconstructor)):
             if fn is not None and not callable(fn):
                 raise ConfigError(
@@ -134,9 +158,11 @@ class OGNetGenerator(Generator):
         return {} if self.checkpoint is None else {"checkpoint": self.checkpoint}
 
     def _load_checkpoint(self) -> None:
-        from adsynth.zoo.checkpoint import load_reconstructor  # imports torch: only when needed
-
-        self.reconstructor = self.old_reconstructor = load_reconstructor(self.checkpoint, device="cpu")
+        assert self.checkpoint is not None and self.checkpoint_loader is not None  # checked in __init__
+        fn = self.checkpoint_loader(self.checkpoint)
+        if not callable(fn):
+            raise ConfigError(f"`checkpoint_loader` returned {fn!r} for {self.checkpoint!r}, not a function")
+        self.reconstructor = self.old_reconstructor = fn
 
     def generate(self, image: np.ndarray, rng: np.random.Generator, context: SynthContext) -> SynthResult:
         pool = context.pool

@@ -135,7 +135,9 @@ class Recipe:
         return self.spec
 
 
-def _build_generator(entry: dict[str, Any], where: str, textures: str | None) -> Generator:
+def _build_generator(
+    entry: dict[str, Any], where: str, textures: str | None, checkpoint_loader: Any = None
+) -> Generator:
     if not isinstance(entry, dict) or "name" not in entry:
         raise ConfigError(f"{where}: each generator entry needs a `name`")
     unknown = set(entry) - _GEN_KEYS
@@ -150,6 +152,8 @@ def _build_generator(entry: dict[str, Any], where: str, textures: str | None) ->
     accepted = GENERATORS.params(entry["name"]) or {}
     if textures is not None and "textures" in accepted and "textures" not in params:
         params["textures"] = textures
+    if checkpoint_loader is not None and "checkpoint_loader" in accepted:
+        params["checkpoint_loader"] = checkpoint_loader
     GENERATORS.check_params(entry["name"], params, where)
     try:
         return cls(**params)
@@ -157,8 +161,13 @@ def _build_generator(entry: dict[str, Any], where: str, textures: str | None) ->
         raise ConfigError(f"{where}: {entry['name']}: {e}") from None
 
 
-def recipe_from_dict(spec: dict[str, Any], where: str = "recipe", textures: str | None = None) -> Recipe:
-    """Validate a recipe mapping and build its generators."""
+def recipe_from_dict(
+    spec: dict[str, Any],
+    where: str = "recipe",
+    textures: str | None = None,
+    checkpoint_loader: Any = None,
+) -> Recipe:
+    """Validate a recipe mapping and build its generators (``checkpoint_loader``: see :func:`load_recipe`)."""
     load_generators()
     if not isinstance(spec, dict):
         raise ConfigError(f"{where}: a recipe must be a mapping with a `generators` list")
@@ -176,7 +185,7 @@ def recipe_from_dict(spec: dict[str, Any], where: str = "recipe", textures: str 
         raise ConfigError(f"{where}: `normal_fraction` must be a number in [0, 1)") from None
     if not 0.0 <= nf < 1.0:
         raise ConfigError(f"{where}: `normal_fraction` must be in [0, 1), got {nf}")
-    gens = [_build_generator(e, where, textures) for e in entries]
+    gens = [_build_generator(e, where, textures, checkpoint_loader) for e in entries]
     w = []
     for e in entries:
         try:
@@ -202,7 +211,11 @@ def recipe_from_dict(spec: dict[str, Any], where: str = "recipe", textures: str 
 
 
 def load_recipe(
-    name_or_path: str | os.PathLike, *, textures: str | None = None, normal_fraction: float | None = None
+    name_or_path: str | os.PathLike,
+    *,
+    textures: str | None = None,
+    normal_fraction: float | None = None,
+    checkpoint_loader: Any = None,
 ) -> Recipe:
     """A registered preset by name, or a YAML recipe file.
 
@@ -210,6 +223,9 @@ def load_recipe(
         name_or_path: preset name (``adsynth recipes``) or a ``.yaml``/``.yml`` path.
         textures: folder of texture images for generators that take one (``draem``, ``memseg``).
         normal_fraction: override the recipe's fraction of normal samples.
+        checkpoint_loader: ``load(path) -> image function`` for generators that take a ``checkpoint``
+            (``ognet``), e.g. :func:`adsynth.zoo.checkpoint.load_reconstructor`; synth never imports
+            the zoo, so the caller passes it.
     """
     s = str(name_or_path)
     if s.endswith((".yaml", ".yml")) or os.sep in s:
@@ -230,7 +246,7 @@ def load_recipe(
         where = f"recipe {s!r}"
     if normal_fraction is not None:
         spec = {**spec, "normal_fraction": normal_fraction}
-    return recipe_from_dict(spec, where, textures)
+    return recipe_from_dict(spec, where, textures, checkpoint_loader)
 
 
 def list_recipes() -> list[dict[str, Any]]:

@@ -195,7 +195,8 @@ def load_reconstructor(checkpoint: str | os.PathLike, device: str | torch.device
     for the ``reconstruction`` family, whose forward pass is the reconstruction (``ae``, ``vae``). The
     image is resized to the model's resolution (area interpolation), converted to its channel count,
     reconstructed, and brought back to the input's size and channels. The synth ``ognet`` generator
-    takes it as its ``reconstructor``.
+    takes the result as its ``reconstructor``, and this function itself as its ``checkpoint_loader``
+    (a recipe naming a ``checkpoint``): the zoo turns checkpoints into functions, synth never imports it.
 
     Args:
         checkpoint: a ``model.pt`` written by the trainer.

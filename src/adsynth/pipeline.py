@@ -1,0 +1,193 @@
+"""Pipelines across the stages: what ``adsynth demo`` and ``adsynth eval --checkpoint`` do, as functions.
+
+This is the one library layer that may use every package (data, synth, zoo, evaluate); the packages
+themselves depend only downward (synth never imports the zoo). Everything heavy is imported inside
+the functions, so importing this module stays cheap.
+
+Example:
+    >>> from adsynth.pipeline import evaluate_to_folder, run_demo
+    >>> result = run_demo("adsynth-demo", model="padim", device="cpu", log=print)  # doctest: +SKIP
+    >>> report, _ = evaluate_to_folder("test.h5", "report/", checkpoint="model.pt")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["DemoResult", "checkpoint_reconstructor", "evaluate_to_folder", "run_demo"]
+
+
+def checkpoint_reconstructor(checkpoint: str) -> Callable[[Any], Any]:
+    """A zoo reconstruction checkpoint as the image function of the synth ``ognet`` generator (CPU).
+
+    The ``checkpoint_loader`` that ``adsynth generate`` gives recipes: it imports the zoo (and torch)
+    only when a recipe names a checkpoint, and, being a module-level function, reaches every worker
+    process. It is :func:`adsynth.zoo.checkpoint.load_reconstructor` on the CPU.
+
+    Example:
+        >>> from adsynth.synth.engine import generate_dataset
+        >>> load = checkpoint_reconstructor
+        >>> generate_dataset("ognet-ae.yaml", "train.h5", checkpoint_loader=load)  # doctest: +SKIP
+    """
+    from adsynth.zoo.checkpoint import load_reconstructor
+
+    return load_reconstructor(checkpoint, device="cpu")
+
+
+def evaluate_to_folder(
+    data: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    maps: str | os.PathLike | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    split: str | None = "test",
+    pro_limit: float = 0.3,
+    sort_by: str | None = None,
+    device: str = "auto",
+    batch_size: int = 16,
+    overwrite: bool = False,
+) -> tuple[Any, Any]:
+    """Score maps per defect type and write the report folder; with ``checkpoint``, predict them first.
+
+    Args:
+        data: the test dataset (``.h5``) with masks and defect types.
+        out: the report folder (metrics.md/csv/json, per_image.csv, roc.png, pro.png, overlays/);
+            with ``checkpoint`` it also receives the predicted ``maps.h5``.
+        maps: a maps file or a folder of maps (exactly one of ``maps`` and ``checkpoint``).
+        checkpoint: a zoo checkpoint whose maps are predicted on ``split``.
+        split: the split to score (None: every sample).
+        pro_limit: AUPRO integration limit (false-positive rate).
+        sort_by: a metric to order rows by (default: by defect type).
+        device: with ``checkpoint``: ``auto``, ``cpu``, ``cuda`` or ``cuda:i``.
+        batch_size: with ``checkpoint``: images per forward pass.
+        overwrite: replace the report of a folder that is not empty.
+
+    Returns:
+        The :class:`~adsynth.evaluate.report.Report` and the dataset reader.
+
+    Raises:
+        UsageError: not exactly one of ``maps`` and ``checkpoint``, or a non-empty ``out`` without
+            ``overwrite``.
+    """
+    from adsynth.errors import UsageError
+    from adsynth.evaluate.report import write_report
+    from adsynth.evaluate.runner import evaluate_files, image_getter
+
+    if (maps is None) == (checkpoint is None):
+        raise UsageError("give exactly one of --maps and --checkpoint")
+    out_dir = Path(out)
+    if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
+        raise UsageError(f"{out_dir} is not empty (pass --overwrite to replace the report)")
+    if checkpoint is not None:
+        from adsynth.zoo.predict import predict_dataset
+
+        out_dir.mkdir(parents=True, exist_ok=True)
+        maps = out_dir / "maps.h5"
+        predict_dataset(
+            checkpoint, data, maps, split=split, batch_size=batch_size, device=device, overwrite=True
+        )
+    assert maps is not None
+    report, ds = evaluate_files(data, maps, split=split, limit=pro_limit, sort_by=sort_by)
+    write_report(report, out_dir, overwrite=True, get_image=image_getter(ds))
+    return report, ds
+
+
+@dataclass
+class DemoResult:
+    """What :func:`run_demo` wrote: the report and the paths of its files."""
+
+    report: Any
+    root: Path
+    train: Path
+    test: Path
+    checkpoint: Path
+    maps: Path
+    report_dir: Path
+
+
+def run_demo(
+    out: str | os.PathLike = "adsynth-demo",
+    *,
+    sample: str = "brick",
+    model: str = "patchcore",
+    epochs: int | None = None,
+    size: int = 128,
+    device: str = "auto",
+    seed: int = 0,
+    overwrite: bool = False,
+    log: Callable[[str], Any] | None = None,
+) -> DemoResult:
+    """The README's main job on a bundled sample: synthetic test set, training, per-type evaluation.
+
+    1. 64 normal training images and 64 held-out images cropped from the bundled photo ``sample``;
+    2. a test set of synthetic defects from the held-out images (recipe ``mixed``, 30 % left normal);
+    3. ``model`` trained on the normal images;
+    4. its maps predicted on the test set and evaluated per defect type (report folder with plots).
+
+    Args:
+        out: folder for every file (train.h5, heldout.h5, test.h5, test_preview.png, run/, maps.h5,
+            report/).
+        sample: bundled sample name.
+        model: zoo model name.
+        epochs: training epochs (None: the model's default).
+        size: image size.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:i``.
+        seed: seed of the images, the synthesis and the training.
+        overwrite: replace the datasets of an earlier demo (else OutputExistsError).
+        log: called with one line per stage (``[1/5] ...``).
+    """
+    from adsynth.data.preview import contact_sheet
+    from adsynth.data.samples import write_sample_dataset
+    from adsynth.data.writer import check_output
+    from adsynth.evaluate.report import write_report
+    from adsynth.evaluate.runner import evaluate_files, image_getter
+    from adsynth.synth.engine import generate_dataset
+    from adsynth.zoo.predict import predict_dataset
+    from adsynth.zoo.trainer import TrainConfig, train
+
+    say = log or (lambda _msg: None)
+    root = Path(out)
+    root.mkdir(parents=True, exist_ok=True)
+    train_h5, held_h5, test_h5 = root / "train.h5", root / "heldout.h5", root / "test.h5"
+    maps_h5, report_dir = root / "maps.h5", root / "report"
+    for p in (train_h5, held_h5, test_h5):
+        check_output(p, overwrite)
+    say(f"[1/5] bundled sample '{sample}': normal images → {train_h5}")
+    write_sample_dataset(train_h5, sample, n=64, size=size, seed=seed, overwrite=overwrite)
+    write_sample_dataset(held_h5, sample, n=64, size=size, seed=seed + 1000, overwrite=overwrite)
+    say(f"[2/5] synthetic test set (recipe 'mixed', 30 % normal) → {test_h5}")
+    generate_dataset(
+        "mixed",
+        test_h5,
+        input=held_h5,
+        split="test",
+        normal_fraction=0.3,
+        per_image=1,
+        seed=seed + 1,
+        overwrite=overwrite,
+    )
+    contact_sheet(test_h5, root / "test_preview.png", n=24, overwrite=True)
+    say(f"[3/5] training {model} on {train_h5} (device {device})")
+    res = train(
+        TrainConfig(
+            model=model,
+            data=train_h5,
+            out=root / "run",
+            epochs=epochs,
+            image_size=size,
+            device=device,
+            seed=seed,
+            overwrite=True,
+            workers=2,
+        )
+    )
+    say(f"[4/5] predicting the test set → {maps_h5}")
+    predict_dataset(res.checkpoint, test_h5, maps_h5, split="test", device=device, overwrite=True)
+    say(f"[5/5] evaluating per defect type → {report_dir}/")
+    report, ds = evaluate_files(test_h5, maps_h5, split="test")
+    write_report(report, report_dir, overwrite=True, get_image=image_getter(ds))
+    return DemoResult(report, root, train_h5, test_h5, Path(res.checkpoint), maps_h5, report_dir)
