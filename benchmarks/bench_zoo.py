@@ -23,7 +23,7 @@ import torch  # noqa: E402
 
 from adsynth.zoo import create_model, load_models, model_hparams  # noqa: E402
 from adsynth.zoo.base import MODELS  # noqa: E402
-from adsynth.zoo.trainer import _amp_dtype, _autocast, _to_device  # noqa: E402
+from adsynth.zoo.training.amp import amp_dtype, autocast, to_device  # noqa: E402
 
 
 def _sync(device: torch.device) -> None:
@@ -44,7 +44,7 @@ def _batch(model, n: int, size: int, device: torch.device, channels_last: bool) 
         b["aug_image"] = b["image"] * (1 - mask) + mask * torch.rand(n, model.channels, 1, 1, generator=g)
         b["aug_mask"] = mask
         b["aug_label"] = torch.ones(n, dtype=torch.long)
-    return _to_device(b, device, channels_last)
+    return to_device(b, device, channels_last)
 
 
 def _timed(fn, device: torch.device, warmup: int, reps: int) -> float:
@@ -68,7 +68,7 @@ def bench_model(name: str, size: int, batch: int, steps: int, device: torch.devi
     channels_last = device.type == "cuda"
     if channels_last:
         model.to(memory_format=torch.channels_last)
-    amp = _amp_dtype(device, True)
+    amp = amp_dtype(device, True)
     b = _batch(model, batch, size, device, channels_last)
     row = {
         "model": name,
@@ -87,7 +87,7 @@ def bench_model(name: str, size: int, batch: int, steps: int, device: torch.devi
 
         def step():  # one training step = one update of every optimizer active in the first phase
             for i, opt in enumerate(opts):
-                with _autocast(device, amp):
+                with autocast(device, amp):
                     out = model.training_step(b, optimizer_idx=i) if multi else model.training_step(b)
                 if out is None:
                     continue

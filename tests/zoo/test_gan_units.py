@@ -8,7 +8,7 @@ from torch import nn
 from adsynth.zoo.components.adversarial import gradient_penalty, split_epoch
 from adsynth.zoo.fanogan.model import FAnoGAN
 from adsynth.zoo.ognet.model import OGNet
-from adsynth.zoo.trainer import _Optimizers
+from adsynth.zoo.training.optimizers import Optimizers
 
 
 def test_gradient_penalty_zero_for_unit_norm_linear_critic_positive_otherwise():
@@ -41,7 +41,7 @@ def test_each_optimizer_steps_only_its_own_parameters():
     # One trainer step of optimizer i: clear every gradient, backward its loss, step it.
     torch.manual_seed(0)
     model = OGNet(image_size=32, channels=1, width=4)
-    opts = _Optimizers.of(model.configure_optimizers(lr=1e-3))
+    opts = Optimizers.of(model.configure_optimizers(lr=1e-3))
     assert opts.multi and len(opts.pairs) == 3
     batch = {"image": torch.rand(4, 1, 32, 32)}
     model.train()
@@ -80,7 +80,7 @@ def test_ognet_phase_switch_and_frozen_old_generator():
     m = OGNet(image_size=32, channels=1, width=4, old_epochs=1, phase_two_start=0.5)
     assert m.phase_epochs(10) == (1, 5)
     assert not any(p.requires_grad for p in m.old_generator.parameters())
-    opts = _Optimizers.of(m.configure_optimizers(lr=1e-2))
+    opts = Optimizers.of(m.configure_optimizers(lr=1e-2))
     batch = {"image": torch.rand(4, 1, 32, 32)}
 
     def run_epoch(epoch: int) -> None:

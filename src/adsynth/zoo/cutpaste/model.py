@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -101,7 +102,8 @@ class CutPaste(AnomalyModel):
         patch_loss_weight: weight of the patch classification loss (0 = no patch training).
         freeze_steps: steps during which loaded backbone weights stay frozen (20, as the reference code).
         sigma: Gaussian smoothing of the map, in pixels (4).
-        seed: seed of the training patch positions.
+        seed: seed of the training patch positions (drawn per step from ``(seed, step)``; the step
+            counter is a buffer, so a resumed run draws what an uninterrupted one draws).
     """
 
     family = "self-supervised"
@@ -177,8 +179,8 @@ class CutPaste(AnomalyModel):
             self.register_buffer(f"{prefix}_mean", torch.zeros(dim, dtype=torch.float64))
             self.register_buffer(f"{prefix}_precision", torch.zeros(dim, dim, dtype=torch.float64))
         self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
-        self._steps = 0
-        self._rng = torch.Generator().manual_seed(int(seed))
+        # Training steps so far: decides the backbone freeze and seeds the patch positions of each step.
+        self.register_buffer("steps", torch.zeros((), dtype=torch.int64))
         self._fit_image: list[torch.Tensor] = []
         self._fit_patch: list[torch.Tensor] = []
 
@@ -216,8 +218,9 @@ class CutPaste(AnomalyModel):
         self.check_images(images, self.channels)
         labels = batch["aug_label"].long().view(-1).clamp_max(self._hparams["num_classes"] - 1)
         target = torch.cat([torch.zeros_like(labels), labels])
-        frozen = self.weights_source != "random-init" and self._steps < self._hparams["freeze_steps"]
-        self._steps += 1
+        step = int(self.steps)
+        frozen = self.weights_source != "random-init" and step < self._hparams["freeze_steps"]
+        self.steps += 1
         logits = self._classify(torch.cat([images, aug]), frozen)
         loss_image = F.cross_entropy(logits, target)
         logs = {
@@ -228,7 +231,10 @@ class CutPaste(AnomalyModel):
         w = self._hparams["patch_loss_weight"]
         if w > 0 and self._hparams["patch_size"] < images.shape[-1]:
             mask = batch.get("aug_mask")
-            clean, defect, patch_labels = self._training_patches(images, aug, mask, labels)
+            gen = torch.Generator().manual_seed(
+                int(np.random.default_rng([self._hparams["seed"], step]).integers(2**63))
+            )
+            clean, defect, patch_labels = self._training_patches(images, aug, mask, labels, gen)
             loss_patch = F.cross_entropy(
                 self._classify(torch.cat([clean, defect]), frozen),
                 torch.cat([torch.zeros_like(patch_labels), patch_labels]),
@@ -246,13 +252,17 @@ class CutPaste(AnomalyModel):
         return self.classifier(self.head(emb))
 
     def _training_patches(
-        self, images: torch.Tensor, aug: torch.Tensor, mask: torch.Tensor | None, labels: torch.Tensor
+        self,
+        images: torch.Tensor,
+        aug: torch.Tensor,
+        mask: torch.Tensor | None,
+        labels: torch.Tensor,
+        gen: torch.Generator,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Random clean crops, and crops of the augmented images centred on a random pixel of the border of
         the pasted region (so that the discontinuity the classifier must see is inside the patch)."""
         p = self._hparams["patch_size"]
         b, _, h, w = images.shape
-        gen = self._rng
         ys = torch.randint(0, h - p + 1, (b,), generator=gen)
         xs = torch.randint(0, w - p + 1, (b,), generator=gen)
         clean = torch.stack([images[i, :, ys[i] : ys[i] + p, xs[i] : xs[i] + p] for i in range(b)])
@@ -276,6 +286,11 @@ class CutPaste(AnomalyModel):
         x0 = (centres[:, 1] - p // 2).clamp(0, w - p)
         defect = torch.stack([aug[i, :, y0[i] : y0[i] + p, x0[i] : x0[i] + p] for i in range(b)])
         return clean, defect, patch_labels
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        # Checkpoints written before the step counter became a buffer have none: they start at 0.
+        state_dict.setdefault(prefix + "steps", torch.zeros((), dtype=torch.int64))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     # ------------------------------------------------------------------ fit (GDE)
     @torch.no_grad()

@@ -1,0 +1,237 @@
+"""A training run's configuration: what the user gives, its checks, the model's defaults and resume rules.
+
+Every option left at None takes a default here, by ``is None`` (an explicit ``0`` is a value and is
+checked, never silently replaced by the default).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from adsynth._validation import check_positive_int
+from adsynth.errors import ConfigError
+
+# Options that a resumed run takes from its checkpoint; giving another value is an error.
+FIXED_ON_RESUME = (
+    "model",
+    "batch_size",
+    "lr",
+    "image_size",
+    "seed",
+    "recipe",
+    "textures",
+    "split",
+    "hparams",
+)
+FIT_MODES = ("gradient", "fit", "both")
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs (recorded in the checkpoint as ``train_config``).
+
+    Options left at None take the model's defaults, or the saved run's values when resuming. Values
+    given are checked when the config is built (:class:`~adsynth.errors.ConfigError` naming the option).
+
+    Attributes:
+        model: registry name (``adsynth models``); optional when resuming.
+        data: the training dataset (``.h5``); its ``split`` normal images are used; optional when resuming.
+        out: run folder (``model.pt``, ``last.pt``, ``metrics.csv``, ``config.json``).
+        epochs, batch_size, lr: default to the model's ``default_*``.
+        image_size: model resolution; defaults to the model's default.
+        device: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:i``.
+        workers: DataLoader worker processes (0 = load in the main process).
+        seed: seeds the model initialisation, the sampling order and the synthesis (default 0), and is
+            the ``seed`` hyper-parameter of every model that declares one, unless ``hparams`` sets it.
+        recipe: synth recipe name or YAML path; default the model's ``default_recipe`` when it
+            ``uses_synthetic``. An object with ``apply(image, rng, context)`` is accepted from Python.
+        textures: texture folder for texture-based recipes.
+        hparams: model hyper-parameters (``--set key=value``, ``--backbone``, ...).
+        split: dataset split to train on (default ``train``).
+        resume: continue the run in ``out`` from ``last.pt``.
+        overwrite: replace an existing run in ``out``.
+        compile: ``torch.compile`` the training step.
+        amp: mixed precision on CUDA (ignored on CPU).
+        log_every: steps between metric rows (and loss finiteness checks).
+        progress: show a progress bar (on a terminal).
+
+    Example:
+        >>> TrainConfig(model="ae", data="train.h5", out="runs/ae", lr=0)
+        Traceback (most recent call last):
+        ...
+        adsynth.errors.ConfigError: expected `lr` to be a positive finite number, got 0
+    """
+
+    model: str | None = None
+    data: str | os.PathLike | None = None
+    out: str | os.PathLike | None = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    image_size: int | None = None
+    device: str = "auto"
+    workers: int = 2
+    seed: int | None = None
+    recipe: Any = None
+    textures: str | None = None
+    hparams: dict[str, Any] = field(default_factory=dict)
+    split: str | None = None
+    resume: bool = False
+    overwrite: bool = False
+    compile: bool = False
+    amp: bool = True
+    log_every: int = 10
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.epochs is not None:
+            self.epochs = _check_int(self.epochs, "epochs", minimum=0)
+        if self.batch_size is not None:
+            self.batch_size = check_positive_int(self.batch_size, "batch_size")
+        if self.lr is not None:
+            self.lr = _check_positive_float(self.lr, "lr")
+        if self.image_size is not None:
+            self.image_size = check_positive_int(self.image_size, "image_size")
+        if self.seed is not None:
+            self.seed = _check_int(self.seed, "seed", minimum=0)
+        self.workers = _check_int(self.workers, "workers", minimum=0)
+
+    def record(self) -> dict[str, Any]:
+        """The plain-data form stored in checkpoints (a recipe object is recorded by its name)."""
+        d = dataclasses.asdict(self)
+        if self.recipe is not None and not isinstance(self.recipe, (str, os.PathLike)):
+            d["recipe"] = str(getattr(self.recipe, "name", type(self.recipe).__name__))
+        elif self.recipe is not None:
+            d["recipe"] = str(self.recipe)
+        for k in ("data", "out", "textures"):
+            if d[k] is not None:
+                d[k] = str(d[k])
+        for k in ("resume", "overwrite", "progress"):
+            d.pop(k)
+        return d
+
+
+@dataclass
+class TrainResult:
+    """What a run produced."""
+
+    out: Path
+    checkpoint: Path
+    epochs: int
+    steps: int
+    metrics: dict[str, float]
+    images_per_s: float
+    seconds: float
+
+
+def _check_int(value: Any, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"expected `{name}` to be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_positive_float(value: Any, name: str) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not (math.isfinite(value) and value > 0)
+    ):
+        raise ConfigError(f"expected `{name}` to be a positive finite number, got {value!r}")
+    return float(value)
+
+
+def default_image_size(cls: type) -> int:
+    """The model's ``image_size`` default, else 256."""
+    param = inspect.signature(cls).parameters.get("image_size")
+    size = None if param is None or param.default is inspect.Parameter.empty else param.default
+    return int(size) if size else 256
+
+
+def declares_seed(cls: type) -> bool:
+    """True when the model's constructor takes a ``seed`` hyper-parameter."""
+    return "seed" in inspect.signature(cls).parameters
+
+
+def resolve(cfg: TrainConfig, cls: type) -> TrainConfig:
+    """``cfg`` with every default filled in for model class ``cls`` (epochs 0 for fit-only models).
+
+    Raises:
+        ConfigError: an unknown ``fit_mode``, ``epochs < 1`` for a gradient-trained model, or a model
+            that trains on synthetic anomalies without a recipe.
+    """
+    if cls.fit_mode not in FIT_MODES:
+        raise ConfigError(f"model {cfg.model!r} has an unknown fit_mode {cls.fit_mode!r}")
+    grad = cls.fit_mode in ("gradient", "both")
+    epochs = 0
+    if grad:
+        epochs = cfg.epochs if cfg.epochs is not None else int(cls.default_epochs)
+        if epochs < 1:
+            raise ConfigError(f"expected `epochs` >= 1 for the gradient-trained {cfg.model!r}, got {epochs}")
+    recipe = cfg.recipe
+    if recipe is None and cls.uses_synthetic:
+        recipe = cls.default_recipe
+        if recipe is None:
+            raise ConfigError(f"model {cfg.model!r} trains on synthetic anomalies: give a recipe (--recipe)")
+    # Rebuilding through the constructor checks the model's defaults as the user's values are checked.
+    return dataclasses.replace(
+        cfg,
+        epochs=epochs,
+        batch_size=cfg.batch_size if cfg.batch_size is not None else int(cls.default_batch_size),
+        lr=cfg.lr if cfg.lr is not None else float(cls.default_lr),
+        image_size=cfg.image_size if cfg.image_size is not None else default_image_size(cls),
+        seed=cfg.seed if cfg.seed is not None else 0,
+        split=cfg.split if cfg.split is not None else "train",
+        hparams=dict(cfg.hparams or {}),
+        recipe=recipe,
+    )
+
+
+def model_kwargs(cfg: TrainConfig, cls: type, channels: int) -> dict[str, Any]:
+    """The constructor arguments of a resolved run's model: resolution, channels, the run's seed when
+    the model declares ``seed`` (an explicit ``hparams["seed"]`` wins), then the hyper-parameters."""
+    kwargs: dict[str, Any] = {"image_size": cfg.image_size, "channels": channels}
+    if declares_seed(cls):
+        kwargs["seed"] = cfg.seed
+    return {**kwargs, **cfg.hparams}
+
+
+def merge_resume(cfg: TrainConfig, saved: dict[str, Any]) -> TrainConfig:
+    """The saved run's configuration, with this call's epochs/device/workers/compile/amp/logging."""
+    mine = cfg.record()
+    for k in FIXED_ON_RESUME:
+        given, was = mine.get(k), saved.get(k)
+        if k == "hparams":
+            if given and given != was:
+                raise ConfigError(f"cannot resume with other hyper-parameters (the run used {was})")
+        elif given is not None and given != was:
+            raise ConfigError(f"cannot resume with {k}={given!r}: the run used {k}={was!r}")
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    merged = {k: v for k, v in saved.items() if k in names}
+    merged.update(
+        device=cfg.device,
+        workers=cfg.workers,
+        compile=cfg.compile,
+        amp=cfg.amp,
+        log_every=cfg.log_every,
+        progress=cfg.progress,
+        resume=True,
+        overwrite=False,
+        out=cfg.out,
+    )
+    if cfg.data is not None:
+        merged["data"] = cfg.data
+    if cfg.epochs is not None:
+        if cfg.epochs < int(saved["epochs"]):
+            raise ConfigError(
+                f"cannot resume with fewer epochs ({cfg.epochs}) than the run had ({saved['epochs']})"
+            )
+        merged["epochs"] = cfg.epochs
+    if cfg.recipe is not None and not isinstance(cfg.recipe, (str, os.PathLike)):
+        merged["recipe"] = cfg.recipe  # a Python recipe object cannot be saved: it is passed again
+    return TrainConfig(**merged)
