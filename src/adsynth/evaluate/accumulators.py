@@ -26,6 +26,12 @@ from adsynth.evaluate.ranking import Undefined, auroc_sorted, check_limit, f1_ma
 _STRUCTURE = np.ones((3, 3), dtype=bool)
 
 
+def same_aspect(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
+    """True when ``a`` scaled to ``b`` keeps its aspect ratio to within one pixel of rounding."""
+    (ah, aw), (bh, bw) = a, b
+    return abs(ah * bw - aw * bh) <= max(ah, aw, bh, bw)
+
+
 def resize_to_mask(amap: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Return ``amap`` as float32 at ``shape`` (bilinear, OpenCV); the mask is never resized."""
     amap = np.asarray(amap, dtype=np.float32)

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from adsynth.errors import ConfigError, DataError, OutputExistsError
+from adsynth.evaluate.accumulators import same_aspect
 from adsynth.evaluate.metrics import (
     DEFAULT_PRO_LIMIT,
     PixelAccumulator,
@@ -180,12 +181,6 @@ def _get(sample: Any, key: str, default: Any = ...) -> Any:
     return default
 
 
-def _same_aspect(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
-    """True when ``a`` scaled to ``b`` keeps its aspect ratio to within one pixel of rounding."""
-    (ah, aw), (bh, bw) = a, b
-    return abs(ah * bw - aw * bh) <= max(ah, aw, bh, bw)
-
-
 def _check_sample(
     sample: Any, index: int
 ) -> tuple[str, np.ndarray, np.ndarray, int, str, float | None, tuple[int, int] | None]:
@@ -214,7 +209,7 @@ def _check_sample(
     mask = mask.astype(np.uint8, copy=False)
     resized = None
     if amap.shape != mask.shape:
-        if not _same_aspect(amap.shape, mask.shape):
+        if not same_aspect(amap.shape, mask.shape):
             raise DataError(
                 f"{where}: anomaly map of {amap.shape[0]}×{amap.shape[1]} does not match its "
                 f"{mask.shape[0]}×{mask.shape[1]} mask (another aspect ratio; maps are resized only when "
