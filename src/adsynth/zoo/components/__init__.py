@@ -10,7 +10,7 @@ Modules:
     batching: ``batch_rngs`` (one generator per item from seed, step and row) and ``chunked`` forward
         passes (RIAD, InTra, SCADN, SMAI).
     bergmann: the convolutional autoencoder of Bergmann et al. (``bergmann_encoder`` /
-        ``bergmann_decoder``; AE, VAE).
+        ``bergmann_decoder``) and ``BergmannModel``, the options, optimiser and prediction of AE and VAE.
     blur: the map filters, ``gaussian_blur2d`` (scipy's ``gaussian_filter``) and ``mean_filter2d``.
     dcgan: ``DCGANEncoder`` / ``DCGANDecoder``, ``dcgan_init``, ``to_signed`` / ``to_unit`` (GANomaly,
         f-AnoGAN, OGNet).
