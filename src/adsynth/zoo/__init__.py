@@ -16,7 +16,7 @@ from typing import Any
 
 # Sub-packages of the zoo that hold shared parts, not methods. Every other sub-package is a method
 # folder and must register at least one model (tests/zoo/test_discovery.py checks it).
-SHARED_PACKAGES = ("components",)
+SHARED_PACKAGES = ("components", "training")
 
 _LOADED = False
 
