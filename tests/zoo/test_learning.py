@@ -47,9 +47,9 @@ def test_vae_learns(task, tmp_path):
 
 
 def test_draem_learns(task, tmp_path):
-    recipe, what = draem_recipe()
+    recipe = draem_recipe()
     image_auroc, pixel_auroc = run(
         task, tmp_path, "draem", 25, lr=1e-3, recipe=recipe, hparams={"base_width": 8}
     )
-    print(f"draem ({what}): image AUROC {image_auroc:.3f}, pixel AUROC {pixel_auroc:.3f}")
+    print(f"draem (recipe 'draem'): image AUROC {image_auroc:.3f}, pixel AUROC {pixel_auroc:.3f}")
     assert image_auroc >= 0.7

@@ -56,8 +56,7 @@ def test_ssl_ae_learns_from_the_mixed_recipe(task, tmp_path):
 
 
 def test_draem_sspcab_learns(task, tmp_path):
-    recipe, what = draem_recipe()
-    print(f"draem-sspcab trained with {what}")
+    recipe = draem_recipe()
     image_auroc, _, _ = run(
         task,
         tmp_path,

@@ -3,6 +3,8 @@ or fitting pass, prediction shapes, checkpoint save/load round-trip, config roun
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -109,7 +111,13 @@ def test_class_attributes(trained):
     assert cls.fit_mode in ("gradient", "fit", "both")
     assert isinstance(cls.needs_pretrained, bool) and isinstance(cls.uses_synthetic, bool)
     assert not cls.uses_synthetic or cls.default_recipe
-    assert cls.default_epochs >= 0 and cls.default_batch_size >= 1 and cls.default_lr > 0
+    assert type(cls.default_batch_size) is int and cls.default_batch_size >= 1
+    assert isinstance(cls.default_lr, (int, float)) and math.isfinite(cls.default_lr) and cls.default_lr > 0
+    assert type(cls.default_epochs) is int
+    if cls.fit_mode == "fit":
+        assert cls.default_epochs == 1  # fit-only: one fitting pass, no gradient epoch
+    else:
+        assert cls.default_epochs >= 1  # the trainer refuses a gradient run of 0 epochs
 
 
 def test_predict_shapes_and_finite(trained):

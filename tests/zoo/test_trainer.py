@@ -12,7 +12,7 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from zoo_helpers import StandInRecipe, blob_dataset
+from zoo_helpers import StandInRecipe, blob_dataset, draem_recipe
 
 from adsynth.errors import ConfigError, OutputExistsError, TrainingError
 from adsynth.zoo.checkpoint import LAST_FILE, MODEL_FILE, data_fingerprint, load_model, read_checkpoint
@@ -210,10 +210,6 @@ def test_checkpoint_contents(data, tmp_path):
 
 
 def test_fit_mode_model(data, tmp_path):
-    from adsynth.zoo.base import MODELS
-
-    if "padim" not in MODELS:
-        pytest.skip("padim is not in this checkout")
     r = train(
         TrainConfig(
             model="padim",
@@ -331,3 +327,11 @@ def test_online_synthesis_is_per_sample_and_per_epoch(data):
     assert item["aug_mask"].shape == (1, 32, 32) and item["aug_label"] == 1
     assert set(item["aug_mask"].unique().tolist()) == {0.0, 1.0}
     assert torch.equal(item["image"], ZooDataset(data, 32, split="train")[0]["image"])  # clean target
+
+
+def test_the_draem_recipe_loads_and_synthesises():
+    # The learning tests train DRAEM on this recipe: an error loading it must fail, not fall back.
+    img = np.full((32, 32, 1), 128, np.uint8)
+    results = [draem_recipe().apply(img, np.random.default_rng(i)) for i in range(8)]
+    assert all(r.image.shape == img.shape and r.mask.shape == (32, 32) for r in results)
+    assert any(r.label == 1 and r.mask.any() for r in results)

@@ -78,8 +78,7 @@ class StandInRecipe:
     """A tiny recipe with the ``Recipe.apply`` API: ``normal_fraction`` of the samples left normal, the
     rest a painted blob, or a defect of ``generator`` when one is given.
 
-    Used where the lead's recipe presets are not importable yet and where tests need a fast, stable
-    synthesis whose output depends only on the rng.
+    For tests that ask for it explicitly: a fast, stable synthesis whose output depends only on the rng.
     """
 
     name = "stand-in"
@@ -100,21 +99,11 @@ class StandInRecipe:
 
 
 def draem_recipe():
-    """The ``draem`` recipe when the synth presets load, else DRAEM's texture generator behind a 50 %
-    normal fraction, else the blob stand-in. Returns ``(recipe, description)``."""
-    try:
-        from adsynth.synth.recipes import load_recipe
+    """The real ``draem`` recipe (procedural textures: no texture folder needed). Any error loading it
+    fails the test that asked for it."""
+    from adsynth.synth.recipes import load_recipe
 
-        return load_recipe("draem", textures=None), "recipe 'draem'"
-    except Exception as e:  # the presets need every generator module, some still being written
-        reason = f"{type(e).__name__}: {e}"
-    try:
-        from adsynth.synth.perlin_texture import PerlinTextureGenerator
-    except ImportError:
-        return StandInRecipe(), f"blob stand-in ({reason})"
-    return StandInRecipe(
-        generator=PerlinTextureGenerator(builtin="procedural")
-    ), f"texture stand-in ({reason})"
+    return load_recipe("draem", textures=None)
 
 
 def blob_task(path) -> str:

@@ -22,7 +22,9 @@ compatible:
 * ``on_epoch_start(epoch, epochs)`` is called before every epoch (``epoch`` counts from 0, also when a
   run resumes), so that a model can switch phase by epoch. State that a phase creates (a frozen copy of
   a network, a step counter) must live in parameters or buffers, so that it is saved in checkpoints
-  and ``--resume`` continues exactly.
+  and ``--resume`` continues exactly. So must random state: draw from the global torch RNG (the trainer
+  saves it), or from a generator derived per step, e.g. ``np.random.default_rng([seed, step])`` with
+  ``step`` a buffer, never from a generator kept as a plain attribute.
 
 Inputs are float tensors in [0, 1], shape B×C×H×W (C = 1 or 3); each model normalises internally.
 In eval mode :meth:`AnomalyModel.predict` returns a :class:`Prediction` with an anomaly map at input
