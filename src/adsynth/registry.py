@@ -168,3 +168,19 @@ def factory_params(factory: Any) -> dict[str, Any] | None:
         if not open_:
             return out
     return None
+
+
+def import_all(package: str, names: list[str], what: str) -> None:
+    """Import ``package.<name>`` for every name so that each registers itself; any failure is raised
+    as an ImportError naming ``what`` and the module (an adsynth error passes through unchanged)."""
+    import importlib
+
+    from adsynth.errors import AdsynthError
+
+    for name in names:
+        try:
+            importlib.import_module(f"{package}.{name}")
+        except AdsynthError:
+            raise
+        except Exception as e:
+            raise ImportError(f"{what} {name!r} failed to import: {type(e).__name__}: {e}") from e

@@ -27,17 +27,9 @@ def load_generators() -> None:
     global _LOADED
     if _LOADED:
         return
-    import importlib
+    from adsynth.registry import import_all
 
-    from adsynth.errors import AdsynthError
-
-    for name in generator_modules():
-        try:
-            importlib.import_module(f"{__name__}.{name}")
-        except Exception as e:
-            if isinstance(e, AdsynthError):
-                raise
-            raise ImportError(f"synth module {name!r} failed to import: {type(e).__name__}: {e}") from e
+    import_all(__name__, generator_modules(), "synth module")
     _LOADED = True
 
 

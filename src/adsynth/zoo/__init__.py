@@ -10,7 +10,6 @@ Example:
 
 from __future__ import annotations
 
-import importlib
 import pkgutil
 from typing import Any
 
@@ -34,15 +33,9 @@ def load_models() -> None:
     global _LOADED
     if _LOADED:
         return
-    from adsynth.errors import AdsynthError
+    from adsynth.registry import import_all
 
-    for name in method_packages():
-        try:
-            importlib.import_module(f"{__name__}.{name}")
-        except Exception as e:
-            if isinstance(e, AdsynthError):
-                raise
-            raise ImportError(f"zoo method package {name!r} failed to import: {type(e).__name__}: {e}") from e
+    import_all(__name__, method_packages(), "zoo method package")
     _LOADED = True
 
 

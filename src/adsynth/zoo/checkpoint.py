@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ import torch
 
 from adsynth import __version__
 from adsynth.errors import DataError, FormatError
+from adsynth.fsutil import atomic_path
 from adsynth.zoo.device import resolve_device
 
 CHECKPOINT_FORMAT = "adsynth-checkpoint"
@@ -114,26 +114,12 @@ def make_checkpoint(model: torch.nn.Module, **fields: Any) -> dict[str, Any]:
     }
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def save_checkpoint(path: str | os.PathLike, checkpoint: dict[str, Any]) -> Path:
     """Write ``checkpoint`` atomically: a temporary file in the same folder, then ``os.replace``."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    os.close(fd)
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual permissions
+    with atomic_path(p) as tmp:
         torch.save(checkpoint, tmp)
-        os.replace(tmp, p)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return p
 
 
