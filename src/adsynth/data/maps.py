@@ -36,6 +36,7 @@ import numpy as np
 
 from adsynth._validation import few
 from adsynth.errors import DataError, FormatError, OutputExistsError
+from adsynth.fsutil import umask
 
 __all__ = [
     "MAPS_FORMAT",
@@ -188,7 +189,7 @@ class MapsWriter:
         self._file.create_dataset(NAMES, data=self._names, dtype=h5py.string_dtype("utf-8"))
         self._file.close()
         self._file = None
-        os.chmod(self._tmp, 0o644)  # mkstemp makes 0600; a maps file is ordinary output
+        os.chmod(self._tmp, 0o666 & ~umask())  # mkstemp makes 0600; a maps file is ordinary output
         check_maps_output(self.path, self.overwrite)  # the destination may have appeared while writing
         os.replace(self._tmp, self.path)
         self._tmp = None
