@@ -26,15 +26,25 @@ def checkpoint_reconstructor(checkpoint: str) -> Callable[[Any], Any]:
 
     The ``checkpoint_loader`` that ``adsynth generate`` gives recipes: it imports the zoo (and torch)
     only when a recipe names a checkpoint, and, being a module-level function, reaches every worker
-    process. It is :func:`adsynth.zoo.checkpoint.load_reconstructor` on the CPU.
+    process. It is :func:`adsynth.zoo.checkpoint.load_reconstructor` on the CPU, with one torch thread
+    in a worker process.
 
     Example:
         >>> from adsynth.synth.engine import generate_dataset
         >>> load = checkpoint_reconstructor
         >>> generate_dataset("ognet-ae.yaml", "train.h5", checkpoint_loader=load)  # doctest: +SKIP
     """
+    import multiprocessing
+
+    import torch
+
     from adsynth.zoo.checkpoint import load_reconstructor
 
+    if multiprocessing.parent_process() is not None:
+        # In a generation worker: the workers are the parallelism (the engine gives OpenCV one thread
+        # too), and a forked child must not enter the OpenMP pool of a parent that already ran torch
+        # (it hangs there).
+        torch.set_num_threads(1)
     return load_reconstructor(checkpoint, device="cpu")
 
 

@@ -48,11 +48,38 @@ def test_help_does_not_import_heavy_libraries():
         "try:\n    cli.main(['--help'], standalone_mode=False)\nexcept SystemExit:\n    pass\n"
         "import click; ctx = click.Context(cli)\n"
         "[cli.get_command(ctx, n) for n in cli.list_commands(ctx)]\n"
-        "heavy = [m for m in ('torch', 'timm', 'albumentations', 'cv2', 'h5py', 'matplotlib', 'skimage') "
-        "if m in sys.modules]\nprint('HEAVY=' + ','.join(heavy))"
+        "heavy = ['torch', 'timm', 'albumentations', 'cv2', 'h5py', 'matplotlib', 'skimage', 'numpy']\n"
+        "print('HEAVY=' + ','.join(m for m in heavy if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "HEAVY="
+
+
+def _command(args):
+    cmd, ctx = cli, click.Context(cli)
+    for name in args:
+        cmd = cmd.get_command(ctx, name)
+    return cmd
+
+
+def test_shared_options_are_built_from_the_format():
+    from adsynth.cli.common import ALL_SPLITS
+    from adsynth.data.format import SPLITS
+
+    seen = set()
+    for args in _all_commands():
+        for p in _command(args).params:
+            if p.name in ("split", "source_split"):
+                assert list(p.type.choices) in ([*SPLITS], [*SPLITS, ALL_SPLITS]), args
+                seen.add(" ".join(args))
+            if p.name == "device":
+                assert p.default == "auto" and "cuda:i" in p.help, args
+            if p.name in ("workers", "batch_size"):
+                assert p.type.min is not None and p.type.min >= 0, args
+    assert {"generate", "predict", "eval", "train", "dataset import", "dataset preview"} <= seen
+    # `all` reaches the library as None.
+    split = next(p for p in _command(["predict"]).params if p.name == "split")
+    assert split.process_value(click.Context(_command(["predict"])), "all") is None
 
 
 def test_import_info_preview_export(tmp_path, mvtec_dir):

@@ -175,7 +175,7 @@ def generate_dataset(
         progress: called with the number of samples written so far.
         checkpoint_loader: for recipes whose generators name a ``checkpoint`` (see
             :func:`~adsynth.synth.recipes.load_recipe`); a module-level function, as each worker
-            process receives it.
+            process receives it: ``adsynth.pipeline.checkpoint_reconstructor``.
     """
     from adsynth.data.images import parse_size
     from adsynth.synth.recipes import load_recipe

@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -34,6 +34,9 @@ from adsynth.data.format import GOOD
 from adsynth.errors import ConfigError
 from adsynth.registry import Registry
 from adsynth.synth import GENERATORS, Generator, SynthContext, SynthResult, load_generators
+
+if TYPE_CHECKING:
+    from adsynth.synth.ognet import CheckpointLoader
 
 RECIPES: Registry[dict[str, Any]] = Registry("recipe")
 
@@ -136,7 +139,7 @@ class Recipe:
 
 
 def _build_generator(
-    entry: dict[str, Any], where: str, textures: str | None, checkpoint_loader: Any = None
+    entry: dict[str, Any], where: str, textures: str | None, checkpoint_loader: CheckpointLoader | None = None
 ) -> Generator:
     if not isinstance(entry, dict) or "name" not in entry:
         raise ConfigError(f"{where}: each generator entry needs a `name`")
@@ -165,7 +168,7 @@ def recipe_from_dict(
     spec: dict[str, Any],
     where: str = "recipe",
     textures: str | None = None,
-    checkpoint_loader: Any = None,
+    checkpoint_loader: CheckpointLoader | None = None,
 ) -> Recipe:
     """Validate a recipe mapping and build its generators (``checkpoint_loader``: see :func:`load_recipe`)."""
     load_generators()
@@ -215,7 +218,7 @@ def load_recipe(
     *,
     textures: str | None = None,
     normal_fraction: float | None = None,
-    checkpoint_loader: Any = None,
+    checkpoint_loader: CheckpointLoader | None = None,
 ) -> Recipe:
     """A registered preset by name, or a YAML recipe file.
 
