@@ -215,3 +215,35 @@ def test_backbones_lists_bundled_and_cached_weights(tmp_path, monkeypatch):
     assert rows["resnet18.a1_in1k"]["source"] == "timm cache"
     table = CliRunner().invoke(cli, ["backbones"]).output
     assert "tf_efficientnet_lite0 (default)" in table and "resnet18.a1_in1k" in table
+
+
+def test_yaml_recipe_naming_a_checkpoint_runs_in_generate_and_train(tiny, tmp_path):
+    """An ognet recipe entry with a reconstruction checkpoint works offline (2 workers) and online."""
+    runner = CliRunner()
+    common = ["--device", "cpu", "--workers", "0", "--epochs", "1", "--batch-size", "4", "--image-size", "32"]
+    ae = tmp_path / "ae"
+    r = runner.invoke(cli, ["train", "--model", "ae", "--data", str(tiny), "--out", str(ae), *common])
+    assert r.exit_code == 0, r.output
+    recipe = tmp_path / "ognet.yaml"
+    recipe.write_text(
+        "name: ognet-ae\nnormal_fraction: 0.0\n"
+        f"generators:\n  - name: ognet\n    params: {{checkpoint: {ae / 'model.pt'}}}\n"
+    )
+    outputs = {}
+    for workers in ("1", "2"):
+        out = tmp_path / f"gen{workers}.h5"
+        args = ["generate", "--recipe", str(recipe), "--input", str(tiny), "--out", str(out), "--workers", workers]
+        r = runner.invoke(cli, args)
+        assert r.exit_code == 0, r.output
+        with h5py.File(out, "r") as f:
+            outputs[workers] = (f["images"][()], f["masks"][()])
+            assert int(f["labels"][()].sum()) > 0
+    assert np.array_equal(outputs["1"][0], outputs["2"][0]) and np.array_equal(outputs["1"][1], outputs["2"][1])
+
+    run = tmp_path / "draem"
+    r = runner.invoke(
+        cli,
+        ["train", "--model", "draem", "--data", str(tiny), "--out", str(run), "--recipe", str(recipe), *common,
+         "--set", "base_width=4"],
+    )
+    assert r.exit_code == 0, r.output

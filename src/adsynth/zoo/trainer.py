@@ -161,6 +161,11 @@ def _train(cfg: TrainConfig, device: torch.device, d: Dist, on_epoch_end, t0: fl
 def _load_recipe(spec, textures: str | None):
     if spec is None or hasattr(spec, "apply"):
         return spec
-    from adsynth.synth.recipes import load_recipe
+    import functools
 
-    return load_recipe(str(spec), textures=textures)
+    from adsynth.synth.recipes import load_recipe
+    from adsynth.zoo.checkpoint import load_reconstructor
+
+    # An ognet entry naming a checkpoint needs the zoo to load it (synth never imports the zoo).
+    loader = functools.partial(load_reconstructor, device="cpu")
+    return load_recipe(str(spec), textures=textures, checkpoint_loader=loader)

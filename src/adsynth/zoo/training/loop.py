@@ -82,19 +82,31 @@ class RunState:
             save_checkpoint(self.out / LAST_FILE, make_checkpoint(self.model, **meta, **training))
         save_checkpoint(self.out / MODEL_FILE, make_checkpoint(self.model, **meta))
 
-    def loader(self, sampler, epoch: int) -> torch.utils.data.DataLoader:
-        """The DataLoader of one pass over ``sampler``'s order (workers seeded from the run and rank)."""
+    def loader(self, sampler, epoch: int, training: bool = False) -> torch.utils.data.DataLoader:
+        """The DataLoader of one pass over ``sampler``'s order (workers seeded from the run and rank).
+
+        With ``training`` (the gradient phase), a last batch of one sample is dropped when the model
+        has BatchNorm layers; the fit phase sees every image.
+        """
+        n, size = len(sampler), self.cfg.batch_size
+        # A last batch of one sample cannot train BatchNorm ("expected more than 1 value per channel"):
+        # drop it (the sampler's order changes every epoch, so no sample is always left out).
+        lone_last = training and n > size and n % size == 1 and _has_batchnorm(self.model)
         return torch.utils.data.DataLoader(
             self.dataset,
-            batch_size=self.cfg.batch_size,
+            batch_size=size,
             sampler=sampler,
             num_workers=self.cfg.workers,
             pin_memory=self.device.type == "cuda",
-            drop_last=False,
+            drop_last=lone_last,
             worker_init_fn=WorkerInit(self.cfg.seed, self.dist.rank),
             # A dedicated generator: creating the iterator must not consume the global torch RNG.
             generator=epoch_generator(self.cfg.seed, epoch, stream=1),
         )
+
+
+def _has_batchnorm(model: torch.nn.Module) -> bool:
+    return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
 
 
 class GradientLoop:
@@ -183,7 +195,7 @@ class GradientLoop:
     def run_epoch(self, epoch: int) -> dict[str, float]:
         """One pass over the data; returns the epoch's mean of each logged term."""
         run, cfg = self.run, self.run.cfg
-        loader = run.loader(self.sampler, epoch)
+        loader = run.loader(self.sampler, epoch, training=True)
         meter = _EpochMeter(self, epoch)
         bar = progress(len(loader), f"epoch {epoch + 1}/{cfg.epochs}", cfg.progress and run.dist.main)
         meter.bar = bar
