@@ -138,3 +138,31 @@ def scratch_dir(parent: str | os.PathLike, prefix: str) -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix=prefix, dir=parent) as d:
         (Path(d) / _OWNER).write_text(str(os.getpid()))
         yield Path(d)
+
+
+@contextlib.contextmanager
+def remove_on_failure(
+    folder: str | os.PathLike, keep_if: tuple[str, ...] = (), enabled: bool = True
+) -> Iterator[Path]:
+    """Leave no litter of a failed command in ``folder``.
+
+    When the body raises (an error or Ctrl-C) and ``folder`` did not exist or was empty before, the
+    folder is removed again (an empty folder that existed is left empty), unless one of the names in
+    ``keep_if`` exists in it (what ``--resume`` needs, e.g. ``last.pt``). A folder that held files
+    before is not touched.
+
+    Example:
+        >>> with remove_on_failure("runs/x", keep_if=("last.pt",)):  # doctest: +SKIP
+        ...     train(...)
+    """
+    path = Path(folder)
+    existed = path.is_dir()
+    fresh = not path.exists() or (existed and not any(path.iterdir()))
+    try:
+        yield path
+    except BaseException:
+        if enabled and fresh and path.is_dir() and not any((path / k).exists() for k in keep_if):
+            shutil.rmtree(path, ignore_errors=True)
+            if existed:
+                path.mkdir(exist_ok=True)
+        raise

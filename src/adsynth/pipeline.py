@@ -86,23 +86,26 @@ def evaluate_to_folder(
     from adsynth.errors import UsageError
     from adsynth.evaluate.report import write_report
     from adsynth.evaluate.runner import evaluate_files, image_getter
+    from adsynth.fsutil import remove_on_failure
 
     if (maps is None) == (checkpoint is None):
         raise UsageError("give exactly one of --maps and --checkpoint")
     out_dir = Path(out)
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
         raise UsageError(f"{out_dir} is not empty (pass --overwrite to replace the report)")
-    if checkpoint is not None:
-        from adsynth.zoo.predict import predict_dataset
+    # A failure (a bad checkpoint, dataset or maps) leaves no new report folder behind.
+    with remove_on_failure(out_dir):
+        if checkpoint is not None:
+            from adsynth.zoo.predict import predict_dataset
 
-        out_dir.mkdir(parents=True, exist_ok=True)
-        maps = out_dir / "maps.h5"
-        predict_dataset(
-            checkpoint, data, maps, split=split, batch_size=batch_size, device=device, overwrite=True
-        )
-    assert maps is not None
-    report, ds = evaluate_files(data, maps, split=split, limit=pro_limit, sort_by=sort_by)
-    write_report(report, out_dir, overwrite=True, get_image=image_getter(ds))
+            out_dir.mkdir(parents=True, exist_ok=True)
+            maps = out_dir / "maps.h5"
+            predict_dataset(
+                checkpoint, data, maps, split=split, batch_size=batch_size, device=device, overwrite=True
+            )
+        assert maps is not None
+        report, ds = evaluate_files(data, maps, split=split, limit=pro_limit, sort_by=sort_by)
+        write_report(report, out_dir, overwrite=True, get_image=image_getter(ds))
     return report, ds
 
 

@@ -232,18 +232,42 @@ def test_yaml_recipe_naming_a_checkpoint_runs_in_generate_and_train(tiny, tmp_pa
     outputs = {}
     for workers in ("1", "2"):
         out = tmp_path / f"gen{workers}.h5"
-        args = ["generate", "--recipe", str(recipe), "--input", str(tiny), "--out", str(out), "--workers", workers]
+        args = [
+            "generate",
+            "--recipe",
+            str(recipe),
+            "--input",
+            str(tiny),
+            "--out",
+            str(out),
+            "--workers",
+            workers,
+        ]
         r = runner.invoke(cli, args)
         assert r.exit_code == 0, r.output
         with h5py.File(out, "r") as f:
             outputs[workers] = (f["images"][()], f["masks"][()])
             assert int(f["labels"][()].sum()) > 0
-    assert np.array_equal(outputs["1"][0], outputs["2"][0]) and np.array_equal(outputs["1"][1], outputs["2"][1])
+    assert np.array_equal(outputs["1"][0], outputs["2"][0]) and np.array_equal(
+        outputs["1"][1], outputs["2"][1]
+    )
 
     run = tmp_path / "draem"
     r = runner.invoke(
         cli,
-        ["train", "--model", "draem", "--data", str(tiny), "--out", str(run), "--recipe", str(recipe), *common,
-         "--set", "base_width=4"],
+        [
+            "train",
+            "--model",
+            "draem",
+            "--data",
+            str(tiny),
+            "--out",
+            str(run),
+            "--recipe",
+            str(recipe),
+            *common,
+            "--set",
+            "base_width=4",
+        ],
     )
     assert r.exit_code == 0, r.output

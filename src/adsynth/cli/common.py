@@ -90,23 +90,55 @@ def filters(split, label, defect_type) -> dict:
 
 
 class Progress:
-    """A tqdm bar on stderr (hidden when stderr is not a terminal)."""
+    """The ``progress(n_done)`` callback of a library loop as :class:`adsynth.progress.Progress`
+    (a bar on a terminal, lines on a pipe or a log file, JSON lines, or nothing: ``mode``)."""
 
-    def __init__(self, total: int | None, desc: str, unit: str = "img") -> None:
-        from tqdm import tqdm
+    def __init__(self, total: int | None, desc: str, unit: str = "img", mode: str = "auto") -> None:
+        from adsynth.progress import Progress as _Progress
 
-        self.bar = tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True, leave=False, disable=None)
-        self._last = 0
+        self.p = _Progress(total, desc, mode=mode, unit=unit, item=unit)
 
     def __call__(self, done: int) -> None:
-        self.bar.update(done - self._last)
-        self._last = done
+        self.p.set_done(done)
+
+    def rate(self) -> float:
+        return self.p.rate()
 
     def close(self) -> None:
-        self.bar.close()
+        self.p.close()
 
     def __enter__(self) -> Progress:
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, *exc) -> None:
+        self.p.__exit__(exc_type, *exc)
+
+
+def log_options(fn):
+    """``--quiet`` and ``--log-json`` (read them with :func:`log_mode`)."""
+    fn = click.option(
+        "--log-json",
+        is_flag=True,
+        help="Progress (stderr) and the result (stdout) as JSON objects, one per line.",
+    )(fn)
+    return click.option("--quiet", "-q", is_flag=True, help="No progress and no summary; errors only.")(fn)
+
+
+def log_mode(quiet: bool, log_json: bool) -> str:
+    """The :mod:`adsynth.progress` mode of ``--quiet`` / ``--log-json``."""
+    if quiet and log_json:
+        raise click.UsageError("--quiet and --log-json exclude each other")
+    return "quiet" if quiet else "json" if log_json else "auto"
+
+
+def say(mode: str, lines: str | list[str], **record) -> None:
+    """A command's result: the human ``lines``, one JSON ``{"event": "result", **record}``, or nothing."""
+    if mode == "quiet":
+        return
+    if mode == "json":
+        import json
+
+        click.echo(json.dumps({"event": "result", **record}, default=str))
+        return
+    for line in [lines] if isinstance(lines, str) else lines:
+        click.echo(line)

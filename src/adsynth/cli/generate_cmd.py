@@ -6,7 +6,10 @@ import click
 
 from adsynth.cli.common import (
     Progress,
+    log_mode,
+    log_options,
     overwrite_option,
+    say,
     seed_option,
     split_option,
     workers_option,
@@ -64,6 +67,7 @@ from adsynth.cli.common import (
 @click.option("--limit", type=click.IntRange(1), default=None, help="Use at most this many source images.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run (same settings and seed).")
 @overwrite_option
+@log_options
 def generate(
     recipe,
     input_,
@@ -80,12 +84,15 @@ def generate(
     limit,
     resume,
     overwrite,
+    quiet,
+    log_json,
 ):
     """Synthesise defects with a recipe and write a dataset with masks and provenance."""
     from adsynth.pipeline import checkpoint_reconstructor
     from adsynth.synth.engine import generate_dataset
 
-    with Progress(None, f"generate {recipe}") as bar:
+    mode = log_mode(quiet, log_json)
+    with Progress(None, f"generate {recipe}", mode=mode) as bar:
         try:
             s = generate_dataset(
                 recipe,
@@ -110,15 +117,23 @@ def generate(
             raise click.ClickException(
                 f"interrupted: committed samples kept in {out}.partial; run again with --resume"
             ) from None
-        rate = bar.bar.format_dict.get("rate")
+        rate = bar.rate()
     msg = f"wrote {s.path}: {s.n_written} samples from {s.n_sources} source images"
     if s.resumed_from:
         msg += f" (resumed at {s.resumed_from})"
     if rate:
         msg += f", {rate:.0f} img/s"
-    click.echo(msg)
-    for (sp, t, lab), n in sorted(s.counts.items()):
-        click.echo(f"  {sp}/{t} (label {lab}): {n}")
+    counts = sorted(s.counts.items())
+    say(
+        mode,
+        [msg, *(f"  {sp}/{t} (label {lab}): {n}" for (sp, t, lab), n in counts)],
+        command="generate",
+        dataset=str(s.path),
+        samples=s.n_written,
+        sources=s.n_sources,
+        resumed_from=s.resumed_from,
+        counts=[{"split": sp, "defect_type": t, "label": lab, "n": n} for (sp, t, lab), n in counts],
+    )
 
 
 @click.command("recipes")

@@ -8,7 +8,10 @@ from adsynth.cli.common import (
     Progress,
     batch_size_option,
     device_option,
+    log_mode,
+    log_options,
     overwrite_option,
+    say,
     split_option,
     workers_option,
 )
@@ -23,7 +26,8 @@ from adsynth.cli.common import (
 @batch_size_option("Images per forward pass.")
 @workers_option("DataLoader workers.")
 @overwrite_option
-def predict(checkpoint, data, out, split, device, batch_size, workers, overwrite):
+@log_options
+def predict(checkpoint, data, out, split, device, batch_size, workers, overwrite, quiet, log_json):
     """Write anomaly maps and image scores for `adsynth evaluate`.
 
     \b
@@ -32,7 +36,8 @@ def predict(checkpoint, data, out, split, device, batch_size, workers, overwrite
     """
     from adsynth.zoo.predict import predict_dataset
 
-    with Progress(None, "predict") as bar:
+    mode = log_mode(quiet, log_json)
+    with Progress(None, "predict", mode=mode) as bar:
         r = predict_dataset(
             checkpoint,
             data,
@@ -44,4 +49,12 @@ def predict(checkpoint, data, out, split, device, batch_size, workers, overwrite
             workers=workers,
             progress=bar,
         )
-    click.echo(f"wrote {r.path}: {r.n} maps in {r.seconds:.1f} s ({r.images_per_s:.1f} img/s)")
+    say(
+        mode,
+        f"wrote {r.path}: {r.n} maps in {r.seconds:.1f} s ({r.images_per_s:.1f} img/s)",
+        command="predict",
+        maps=str(r.path),
+        n=r.n,
+        seconds=round(r.seconds, 3),
+        images_per_s=round(r.images_per_s, 3),
+    )

@@ -7,7 +7,10 @@ import click
 from adsynth.cli.common import (
     batch_size_option,
     device_option,
+    log_mode,
+    log_options,
     overwrite_option,
+    say,
     seed_option,
     split_option,
     workers_option,
@@ -86,6 +89,7 @@ def parse_sets(sets: tuple[str, ...]) -> dict:
 @overwrite_option
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the training step.")
 @click.option("--no-amp", is_flag=True, help="Full precision on CUDA (mixed precision is the default there).")
+@log_options
 def train(
     model,
     data,
@@ -109,6 +113,8 @@ def train(
     overwrite,
     compile_,
     no_amp,
+    quiet,
+    log_json,
 ):
     """Train a model; writes <out>/model.pt every epoch.
 
@@ -120,6 +126,7 @@ def train(
     """
     import os
 
+    mode = log_mode(quiet, log_json)
     if resume and overwrite:
         raise click.UsageError("--resume and --overwrite exclude each other")
     if not resume and (model is None or data is None):
@@ -153,19 +160,34 @@ def train(
         overwrite=overwrite,
         compile=compile_,
         amp=not no_amp,
+        progress=mode,
     )
     try:
         r = run_training(cfg)
     except KeyboardInterrupt:
-        raise click.ClickException(
-            f"interrupted: the last finished epoch is saved in {out}; continue with --resume"
-        ) from None
+        from pathlib import Path
+
+        if (Path(out) / "last.pt").is_file():
+            raise click.ClickException(
+                f"interrupted: the last finished epoch is saved in {out}; continue with --resume"
+            ) from None
+        raise click.ClickException("interrupted before the first epoch finished; nothing was kept") from None
     if int(os.environ.get("RANK", "0")) != 0:
         return
     losses = ", ".join(f"{k} {v:.4g}" for k, v in r.metrics.items())
-    click.echo(
+    summary = (
         f"trained for {r.epochs} epochs ({r.steps} steps) in {r.seconds:.1f} s"
         + (f", {r.images_per_s:.1f} img/s" if r.images_per_s else "")
         + (f"; {losses}" if losses else "")
     )
-    click.echo(f"wrote {r.checkpoint}")
+    say(
+        mode,
+        [summary, f"wrote {r.checkpoint}"],
+        command="train",
+        checkpoint=str(r.checkpoint),
+        epochs=r.epochs,
+        steps=r.steps,
+        seconds=round(r.seconds, 3),
+        images_per_s=round(r.images_per_s, 3),
+        metrics=r.metrics,
+    )

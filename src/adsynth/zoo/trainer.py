@@ -72,12 +72,21 @@ def train(
             not match the saved run.
         OutputExistsError: ``out`` already holds a run and neither ``overwrite`` nor ``resume`` is set.
         TrainingError: a non-finite loss; the last good checkpoint is kept.
+
+    A run that fails before its first checkpoint removes the run folder it created (an existing
+    folder with files is left as it was).
     """
+    from adsynth.fsutil import remove_on_failure
+
     t0 = time.perf_counter()
     device = resolve_device(config.device)
     dist_info, device = init_distributed(device)
     try:
-        return _train(config, device, dist_info, on_epoch_end, t0)
+        if config.out is None:
+            raise ConfigError("expected `out`, the run folder")
+        # A run that fails before its first epoch is saved leaves no folder behind (rank 0 owns it).
+        with remove_on_failure(config.out, keep_if=(LAST_FILE, MODEL_FILE), enabled=dist_info.main):
+            return _train(config, device, dist_info, on_epoch_end, t0)
     finally:
         finish_distributed(dist_info)
 
@@ -87,8 +96,6 @@ def _train(cfg: TrainConfig, device: torch.device, d: Dist, on_epoch_end, t0: fl
     from adsynth.zoo.base import MODELS
 
     load_models()
-    if cfg.out is None:
-        raise ConfigError("expected `out`, the run folder")
     out = prepare_out(Path(cfg.out), cfg.resume, cfg.overwrite, d.main)
     resume_ckpt = None
     if cfg.resume:

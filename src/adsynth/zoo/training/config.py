@@ -60,7 +60,9 @@ class TrainConfig:
         compile: ``torch.compile`` the training step.
         amp: mixed precision on CUDA (ignored on CPU).
         log_every: steps between metric rows (and loss finiteness checks).
-        progress: show a progress bar (on a terminal).
+        progress: ``True``/``"auto"`` (a bar on a terminal, otherwise a line per epoch and at most
+            every 30 s), ``"lines"``, ``"json"`` (one JSON object per line) or ``False``/``"quiet"``;
+            see :mod:`adsynth.progress`.
 
     Example:
         >>> TrainConfig(model="ae", data="train.h5", out="runs/ae", lr=0)
@@ -88,7 +90,7 @@ class TrainConfig:
     compile: bool = False
     amp: bool = True
     log_every: int = 10
-    progress: bool = True
+    progress: bool | str = True
 
     def __post_init__(self) -> None:
         if self.epochs is not None:
@@ -102,6 +104,7 @@ class TrainConfig:
         if self.seed is not None:
             self.seed = _check_int(self.seed, "seed", minimum=0)
         self.workers = _check_int(self.workers, "workers", minimum=0)
+        self.progress = progress_mode(self.progress)
 
     def record(self) -> dict[str, Any]:
         """The plain-data form stored in checkpoints (a recipe object is recorded by its name)."""
@@ -188,6 +191,17 @@ def resolve(cfg: TrainConfig, cls: type) -> TrainConfig:
         hparams=dict(cfg.hparams or {}),
         recipe=recipe,
     )
+
+
+def progress_mode(value: bool | str) -> str:
+    """``TrainConfig.progress`` as a mode of :mod:`adsynth.progress` (True: auto, False: quiet)."""
+    from adsynth.progress import MODES
+
+    if value is True or value is False:
+        return "auto" if value else "quiet"
+    if value not in MODES:
+        raise ConfigError(f"progress must be True, False or one of {', '.join(MODES)}, not {value!r}")
+    return value
 
 
 def model_kwargs(cfg: TrainConfig, cls: type, channels: int) -> dict[str, Any]:

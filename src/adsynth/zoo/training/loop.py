@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from adsynth.errors import TrainingError
+from adsynth.progress import Progress
 from adsynth.zoo.checkpoint import (
     LAST_FILE,
     MODEL_FILE,
@@ -28,7 +29,7 @@ from adsynth.zoo.training.amp import autocast, to_device
 from adsynth.zoo.training.config import TrainConfig
 from adsynth.zoo.training.distributed import Dist, broadcast_model, sync_gradients
 from adsynth.zoo.training.optimizers import Optimizers, TrainingStep
-from adsynth.zoo.training.runlog import RunLog, progress
+from adsynth.zoo.training.runlog import RunLog
 
 
 @dataclass
@@ -197,19 +198,21 @@ class GradientLoop:
         run, cfg = self.run, self.run.cfg
         loader = run.loader(self.sampler, epoch, training=True)
         meter = _EpochMeter(self, epoch)
-        bar = progress(len(loader), f"epoch {epoch + 1}/{cfg.epochs}", cfg.progress and run.dist.main)
-        meter.bar = bar
-        try:
+        mode = cfg.progress if run.dist.main else "quiet"
+        with Progress(len(loader), f"epoch {epoch + 1}/{cfg.epochs}", mode) as bar:
+            meter.bar = bar
             for batch in loader:
                 batch = to_device(batch, run.device, run.channels_last)
                 terms = self._batch_step(batch)
                 run.step += 1
-                bar.update(1)
+                n = int(batch["image"].shape[0]) * run.dist.world
+                bar.update(1, items=n)
                 meter.add(terms, int(batch["image"].shape[0]))
             meter.flush()
-        finally:
-            bar.close()
-        return meter.means()
+            means = meter.means()
+            if "loss" in means:
+                bar.fields["loss"] = means["loss"]
+        return means
 
     def _batch_step(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         """Every optimizer's step on one batch; returns the logged terms (empty: all were idle)."""
@@ -295,8 +298,8 @@ class _EpochMeter:
         ips = self.n_images / max(now - self.t_last, 1e-9) * run.dist.world
         run.images_per_s = ips
         self.loop.log.log(self.epoch + 1, run.step, mean, ips, self.loop.opts.lr)
-        if self.bar is not None:
-            self.bar.set_postfix(loss=f"{mean['loss']:.4g}", img_s=f"{ips:.1f}")
+        if self.bar is not None and "loss" in mean:
+            self.bar.update(0, loss=mean["loss"])
         self.pending.clear()
         self.n_images, self.t_last = 0, now
 
@@ -314,11 +317,11 @@ def fit_phase(run: RunState) -> None:
     run.model.eval()
     t = time.perf_counter()
     n = 0
-    with torch.no_grad(), progress(len(loader), "fit", run.cfg.progress) as bar:
+    with torch.no_grad(), Progress(len(loader), "fit", run.cfg.progress) as bar:
         for batch in loader:
             run.model.fit_batch(to_device(batch, run.device, run.channels_last))
             n += int(batch["image"].shape[0])
-            bar.update(1)
+            bar.update(1, items=int(batch["image"].shape[0]))
         run.model.fit_end()
     run.images_per_s = n / max(time.perf_counter() - t, 1e-9)
     run.fitted = True

@@ -87,20 +87,6 @@ class RunLog:
             self.tb.close()
 
 
-def progress(total: int, desc: str, enabled: bool):
-    """A tqdm bar over ``total`` batches (shown on a terminal only, and only when ``enabled``)."""
-    from tqdm import tqdm
-
-    return tqdm(
-        total=total,
-        desc=desc,
-        unit="batch",
-        dynamic_ncols=True,
-        leave=False,
-        disable=None if enabled else True,
-    )
-
-
 def prepare_out(out: Path, resume: bool, overwrite: bool, main: bool) -> Path:
     """Check the run folder for a new, replaced or resumed run; clear a replaced run's files on rank 0.
 
