@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import click
 
+from adsynth.cli.common import json_option, print_rows
+
 
 @click.command("backbones")
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@json_option
 def backbones(as_json):
     """List backbone weights: the bundled ImageNet catalogue (installed or how to install) and timm's cache.
 
@@ -15,18 +17,11 @@ def backbones(as_json):
     """
     from adsynth.zoo.bundled_weights import DEFAULT_BACKBONE, local_weights
 
-    rows = local_weights()
-    if as_json:
-        import json
-
-        click.echo(json.dumps(rows, indent=2))
-        return
-    click.echo("| backbone | source | available | size MB | licence | file or install command |")
-    click.echo("|---|---|---|---:|---|---|")
-    for r in rows:
+    def cells(r):
         name = r["backbone"] + (" (default)" if r["backbone"] == DEFAULT_BACKBONE else "")
         where = r["path"] if r["installed"] else f"`{r['install']}`"
-        click.echo(
-            f"| {name} | {r['source']} | {'yes' if r['installed'] else 'no'} | {r['size_mb'] or '–'} "
-            f"| {r['licence'] or '–'} | {where} |"
-        )
+        available = "yes" if r["installed"] else "no"
+        return [name, r["source"], available, r["size_mb"] or "–", r["licence"] or "–", where]
+
+    header = ["backbone", "source", "available", "size MB", "licence", "file or install command"]
+    print_rows(local_weights(), as_json, header, cells, right=(3,))

@@ -16,6 +16,41 @@ ALL_SPLITS = "all"
 DEVICE_HELP = "auto, cpu, cuda or cuda:i."
 
 overwrite_option = click.option("--overwrite", is_flag=True, help="Replace the output if it exists.")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+
+
+def choice_option(name: str, choices, default: str, help: str, **kw):
+    """``--name`` with a fixed set of values (shown with its default)."""
+    return click.option(
+        name, type=click.Choice(list(choices)), default=default, show_default=True, help=help, **kw
+    )
+
+
+def textures_option(help: str = "Folder of texture images (e.g. DTD) for texture-based recipes."):
+    return click.option("--textures", type=click.Path(file_okay=False), default=None, help=help)
+
+
+def sample_option(help: str):
+    """``--sample``: one of the bundled sample images (:data:`adsynth.data.samples.SAMPLES`)."""
+    from adsynth.data.samples import SAMPLES
+
+    return choice_option("--sample", SAMPLES, "brick", help)
+
+
+def print_rows(rows: list[dict], as_json: bool, header: list[str], cells, right: tuple[int, ...] = ()):
+    """A listing command's output: ``rows`` as JSON, or a markdown table of ``cells(row)``.
+
+    ``right``: the columns aligned right (numbers).
+    """
+    if as_json:
+        import json
+
+        click.echo(json.dumps(rows, indent=2))
+        return
+    click.echo("| " + " | ".join(header) + " |")
+    click.echo("|" + "|".join("---:" if i in right else "---" for i in range(len(header))) + "|")
+    for r in rows:
+        click.echo("| " + " | ".join(str(c) for c in cells(r)) + " |")
 
 
 def split_option(

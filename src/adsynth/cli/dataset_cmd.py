@@ -6,6 +6,7 @@ import click
 
 from adsynth.cli.common import (
     Progress,
+    choice_option,
     filters,
     overwrite_option,
     seed_option,
@@ -30,27 +31,9 @@ def dataset() -> None:
     default=None,
     help="Resize to N×N or HxW (e.g. 256 or 256x320). Default: keep (all images must match).",
 )
-@click.option(
-    "--resize",
-    type=click.Choice(["stretch", "pad", "crop"]),
-    default="stretch",
-    show_default=True,
-    help="Resize policy.",
-)
-@click.option(
-    "--color",
-    type=click.Choice(["auto", "gray", "rgb"]),
-    default="auto",
-    show_default=True,
-    help="Colour mode.",
-)
-@click.option(
-    "--layout",
-    type=click.Choice(["auto", "folder", "mvtec"]),
-    default="auto",
-    show_default=True,
-    help="Input layout.",
-)
+@choice_option("--resize", ["stretch", "pad", "crop"], "stretch", "Resize policy.")
+@choice_option("--color", ["auto", "gray", "rgb"], "auto", "Colour mode.")
+@choice_option("--layout", ["auto", "folder", "mvtec"], "auto", "Input layout.")
 @split_option("Split of a plain folder's images.", default="train")
 @click.option(
     "--val-fraction",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from adsynth.cli.common import device_option, seed_option
+from adsynth.cli.common import device_option, sample_option, seed_option
 
 
 @click.command("demo")
@@ -15,13 +15,7 @@ from adsynth.cli.common import device_option, seed_option
     type=click.Path(file_okay=False),
     help="Folder for every file the demo writes.",
 )
-@click.option(
-    "--sample",
-    type=click.Choice(["brick", "grass", "gravel", "coffee", "tissue"]),
-    default="brick",
-    show_default=True,
-    help="Bundled sample standing in for a factory's photos.",
-)
+@sample_option("Bundled sample standing in for a factory's photos.")
 @click.option(
     "--model", default="patchcore", show_default=True, help="Zoo model to train (see `adsynth models`)."
 )

@@ -6,12 +6,16 @@ import click
 
 from adsynth.cli.common import (
     Progress,
+    json_option,
     log_mode,
     log_options,
     overwrite_option,
+    print_rows,
+    sample_option,
     say,
     seed_option,
     split_option,
+    textures_option,
     workers_option,
 )
 
@@ -51,19 +55,8 @@ from adsynth.cli.common import (
     default=None,
     help="Override the recipe's fraction of samples left normal.",
 )
-@click.option(
-    "--textures",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="Folder of texture images (e.g. DTD) for texture-based recipes.",
-)
-@click.option(
-    "--sample",
-    type=click.Choice(["brick", "grass", "gravel", "coffee", "tissue"]),
-    default="brick",
-    show_default=True,
-    help="Bundled sample used without --input.",
-)
+@textures_option()
+@sample_option("Bundled sample used without --input.")
 @click.option("--limit", type=click.IntRange(1), default=None, help="Use at most this many source images.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run (same settings and seed).")
 @overwrite_option
@@ -137,18 +130,10 @@ def generate(
 
 
 @click.command("recipes")
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@json_option
 def recipes(as_json):
     """List the registered recipes: name, family, description, paper."""
     from adsynth.synth.recipes import list_recipes
 
-    rows = list_recipes()
-    if as_json:
-        import json
-
-        click.echo(json.dumps(rows, indent=2))
-        return
-    click.echo("| recipe | family | description | paper |")
-    click.echo("|---|---|---|---|")
-    for r in rows:
-        click.echo(f"| {r['name']} | {r['family']} | {r['description']} | {r['paper']} |")
+    cells = lambda r: [r["name"], r["family"], r["description"], r["paper"]]  # noqa: E731
+    print_rows(list_recipes(), as_json, ["recipe", "family", "description", "paper"], cells)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import click
 
+from adsynth.cli.common import json_option, print_rows
+
 
 @click.command("models")
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@json_option
 def models(as_json):
     """List the models: name, family, training mode, pretrained backbone needed, paper."""
     from adsynth.zoo import load_models
@@ -25,16 +27,11 @@ def models(as_json):
         }
         for name, cls in MODELS.items()
     ]
-    if as_json:
-        import json
 
-        click.echo(json.dumps(rows, indent=2))
-        return
-    click.echo("| model | family | training | pretrained backbone | synthetic anomalies | paper |")
-    click.echo("|---|---|---|---|---|---|")
-    for r in rows:
+    def cells(r):
         synth = (r["default_recipe"] or "yes") if r["uses_synthetic"] else "no"
-        click.echo(
-            f"| {r['name']} | {r['family']} | {r['fit_mode']} | {'yes' if r['needs_pretrained'] else 'no'} "
-            f"| {synth} | {r['paper']} |"
-        )
+        pretrained = "yes" if r["needs_pretrained"] else "no"
+        return [r["name"], r["family"], r["fit_mode"], pretrained, synth, r["paper"]]
+
+    header = ["model", "family", "training", "pretrained backbone", "synthetic anomalies", "paper"]
+    print_rows(rows, as_json, header, cells)

@@ -13,6 +13,7 @@ from adsynth.cli.common import (
     say,
     seed_option,
     split_option,
+    textures_option,
     workers_option,
 )
 
@@ -66,12 +67,7 @@ def parse_sets(sets: tuple[str, ...]) -> dict:
     default=None,
     help="Synth recipe (name or YAML) for online anomalies. Default: the model's, if it needs one.",
 )
-@click.option(
-    "--textures",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="Folder of texture images for texture-based recipes (e.g. DTD).",
-)
+@textures_option()
 @split_option("Split to train on (default train).")
 @click.option("--backbone", default=None, help="Backbone name (timm) for models that use one.")
 @click.option(

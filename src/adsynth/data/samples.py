@@ -5,9 +5,12 @@ They stand in for a factory's photos so the README's first command and the demo 
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
 
 from adsynth.errors import ConfigError
+
+if TYPE_CHECKING:  # numpy is imported where it is used: the CLI reads SAMPLES for its --help
+    import numpy as np
 
 #: name -> (skimage.data function, colour)
 SAMPLES = {
@@ -21,6 +24,7 @@ SAMPLES = {
 
 def sample_source(name: str) -> np.ndarray:
     """The full bundled image ``name`` as H×W×C uint8."""
+    import numpy as np
     import skimage.data
 
     if name not in SAMPLES:
@@ -42,6 +46,7 @@ def sample_images(
         [(64, 64, 1), (64, 64, 1)]
     """
     import cv2
+    import numpy as np
 
     src = sample_source(name)
     rng = np.random.default_rng(seed)

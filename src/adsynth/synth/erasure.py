@@ -69,9 +69,7 @@ class Erasure(Generator):
         for attempt in range(1, 11):  # noqa: B007 (read after the loop)
             out = image.copy()
             drawn = []
-            for _ in range(int(rng.integers(self.count[0], self.count[1] + 1))):
-                shape = self.shapes[int(rng.integers(len(self.shapes)))]
-                region, rp = Fn.region_mask((H, W), rng, shape, float(rng.uniform(*self.area)))
+            for region, rp in Fn.random_regions((H, W), rng, self.count, self.shapes, self.area):
                 inside = region.astype(bool)
                 if self.fill == "noise":
                     out[inside] = rng.integers(0, 256, (int(inside.sum()), C), dtype=np.uint8)

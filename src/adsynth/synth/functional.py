@@ -6,6 +6,7 @@ Images are H×W×C uint8 (C = 1 or 3); masks are H×W uint8 0/1.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import cv2
@@ -67,6 +68,20 @@ def color_jitter(
             x = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB_FULL)
     out = x[:, :, None] if gray else x
     return out, {**{k: factors[k] for k in ops}, "order": order}
+
+
+def random_regions(
+    shape: tuple[int, int],
+    rng: np.random.Generator,
+    count: tuple[int, int],
+    kinds: Sequence[str],
+    area: tuple[float, float],
+) -> Iterator[tuple[np.ndarray, dict[str, Any]]]:
+    """``count[0]..count[1]`` random regions (each of a kind drawn from ``kinds``, an area fraction
+    drawn from ``area``), as :func:`region_mask` makes them; the draws happen as the caller iterates."""
+    for _ in range(int(rng.integers(count[0], count[1] + 1))):
+        kind = kinds[int(rng.integers(len(kinds)))]
+        yield region_mask(shape, rng, kind, float(rng.uniform(*area)))
 
 
 def region_mask(

@@ -82,9 +82,7 @@ class Noise(Generator):
         for attempt in range(1, 11):  # noqa: B007 (read after the loop)
             out = image.copy()
             regions = []
-            for _ in range(int(rng.integers(self.count[0], self.count[1] + 1))):
-                shape = self.shapes[int(rng.integers(len(self.shapes)))]
-                region, rp = Fn.region_mask((H, W), rng, shape, float(rng.uniform(*self.area)))
+            for region, rp in Fn.random_regions((H, W), rng, self.count, self.shapes, self.area):
                 kind = self.kinds[int(rng.integers(len(self.kinds)))]
                 bx, by, bw, bh = cv2.boundingRect(region)
                 if bw == 0 or bh == 0:

@@ -173,8 +173,6 @@ class DraemModel(AnomalyModel):
 
     family: ClassVar[str] = "self-supervised"
     paper: ClassVar[str] = "Zavrtanik, Kristan, Skočaj, ICCV 2021"
-    needs_pretrained: ClassVar[bool] = False
-    fit_mode: ClassVar[str] = "gradient"
     uses_synthetic: ClassVar[bool] = True
     default_recipe: ClassVar[str | None] = "draem"
     default_epochs: ClassVar[int] = 700

@@ -70,8 +70,6 @@ class FAnoGAN(AnomalyModel):
 
     family: ClassVar[str] = "gan"
     paper: ClassVar[str] = "Schlegl et al., Medical Image Analysis 2019 (f-AnoGAN)"
-    needs_pretrained: ClassVar[bool] = False
-    fit_mode: ClassVar[str] = "gradient"
     default_epochs: ClassVar[int] = 100
     default_batch_size: ClassVar[int] = 64
     default_lr: ClassVar[float] = 1e-4

@@ -49,8 +49,6 @@ class Ganomaly(AnomalyModel):
 
     family: ClassVar[str] = "gan"
     paper: ClassVar[str] = "Akcay, Atapour-Abarghouei, Breckon, ACCV 2018"
-    needs_pretrained: ClassVar[bool] = False
-    fit_mode: ClassVar[str] = "gradient"
     default_epochs: ClassVar[int] = 15
     default_batch_size: ClassVar[int] = 64
     default_lr: ClassVar[float] = 2e-4

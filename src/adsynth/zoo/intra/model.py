@@ -76,8 +76,6 @@ class Intra(AnomalyModel):
 
     family: ClassVar[str] = "inpainting"
     paper: ClassVar[str] = "Pirnay & Chai, ICIAP 2022"
-    needs_pretrained: ClassVar[bool] = False
-    fit_mode: ClassVar[str] = "gradient"
     default_epochs: ClassVar[int] = 500
     default_batch_size: ClassVar[int] = 8
     default_lr: ClassVar[float] = 1e-4

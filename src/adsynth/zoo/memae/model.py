@@ -56,8 +56,6 @@ class MemAE(AnomalyModel):
 
     family: ClassVar[str] = "memory"
     paper: ClassVar[str] = "Gong et al., ICCV 2019 (MemAE)"
-    needs_pretrained: ClassVar[bool] = False
-    fit_mode: ClassVar[str] = "gradient"
     default_epochs: ClassVar[int] = 100
     default_batch_size: ClassVar[int] = 14
     default_lr: ClassVar[float] = 1e-4

@@ -123,8 +123,6 @@ class MNAD(AnomalyModel):
 
     family: ClassVar[str] = "memory"
     paper: ClassVar[str] = "Park, Noh, Ham, CVPR 2020 (MNAD, reconstruction)"
-    needs_pretrained: ClassVar[bool] = False
-    fit_mode: ClassVar[str] = "gradient"
     default_epochs: ClassVar[int] = 60
     default_batch_size: ClassVar[int] = 4
     default_lr: ClassVar[float] = 2e-4

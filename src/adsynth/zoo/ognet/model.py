@@ -106,8 +106,6 @@ class OGNet(AnomalyModel):
 
     family: ClassVar[str] = "gan"
     paper: ClassVar[str] = "Zaheer, Lee, Astrid, Lee, CVPR 2020 (Old is Gold)"
-    needs_pretrained: ClassVar[bool] = False
-    fit_mode: ClassVar[str] = "gradient"
     default_epochs: ClassVar[int] = 25
     default_batch_size: ClassVar[int] = 64
     default_lr: ClassVar[float] = 1e-3

@@ -57,8 +57,6 @@ class Riad(AnomalyModel):
 
     family: ClassVar[str] = "inpainting"
     paper: ClassVar[str] = "Zavrtanik, Kristan, Skočaj, Pattern Recognition 2021"
-    needs_pretrained: ClassVar[bool] = False
-    fit_mode: ClassVar[str] = "gradient"
     default_epochs: ClassVar[int] = 300
     default_batch_size: ClassVar[int] = 4
     default_lr: ClassVar[float] = 1e-4

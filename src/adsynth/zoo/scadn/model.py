@@ -139,8 +139,6 @@ class Scadn(AnomalyModel):
 
     family: ClassVar[str] = "inpainting"
     paper: ClassVar[str] = "Yan, Zhang, Xu, Hu, Heng, AAAI 2021"
-    needs_pretrained: ClassVar[bool] = False
-    fit_mode: ClassVar[str] = "gradient"
     uses_synthetic: ClassVar[bool] = True
     default_recipe: ClassVar[str | None] = "stripes"
     default_epochs: ClassVar[int] = 200

@@ -90,8 +90,6 @@ class Smai(AnomalyModel):
 
     family: ClassVar[str] = "inpainting"
     paper: ClassVar[str] = "Li et al., BMVC 2021 (superpixel masking and inpainting)"
-    needs_pretrained: ClassVar[bool] = False
-    fit_mode: ClassVar[str] = "gradient"
     uses_synthetic: ClassVar[bool] = True
     default_recipe: ClassVar[str | None] = "superpixel"
     default_epochs: ClassVar[int] = 300

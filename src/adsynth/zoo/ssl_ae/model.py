@@ -44,8 +44,6 @@ class SelfSupervisedAE(AnomalyModel):
 
     family: ClassVar[str] = "self-supervised"
     paper: ClassVar[str] = "restoration of synthetic defects (DRAEM's reconstructive network, ICCV 2021)"
-    needs_pretrained: ClassVar[bool] = False
-    fit_mode: ClassVar[str] = "gradient"
     uses_synthetic: ClassVar[bool] = True
     default_recipe: ClassVar[str | None] = "mixed"
     default_epochs: ClassVar[int] = 700
