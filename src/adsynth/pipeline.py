@@ -204,3 +204,50 @@ def run_demo(
     report, ds = evaluate_files(test_h5, maps_h5, split="test")
     write_report(report, report_dir, overwrite=True, get_image=image_getter(ds))
     return DemoResult(report, root, train_h5, test_h5, Path(res.checkpoint), maps_h5, report_dir)
+
+
+def calibrate_checkpoint(
+    checkpoint: str | os.PathLike,
+    data: str | os.PathLike,
+    *,
+    split: str | None = "val",
+    fpr: float | None = None,
+    device: str = "auto",
+    batch_size: int = 16,
+) -> dict[str, Any]:
+    """Choose image and pixel thresholds on ``split`` of ``data`` and store them in ``checkpoint``.
+
+    With ``fpr`` the thresholds flag at most that fraction of the normal images (and of their pixels);
+    without it they are the F1-max thresholds of the split's defects (real or synthetic: a split made
+    by ``adsynth generate --split val`` works). The checkpoint is rewritten atomically with a
+    ``thresholds`` entry that ``adsynth predict --input`` uses for its decisions and regions.
+
+    Returns:
+        The thresholds entry.
+    """
+    import tempfile
+
+    from adsynth.data.maps import read_maps
+    from adsynth.data.reader import DatasetReader
+    from adsynth.errors import DataError
+    from adsynth.evaluate.thresholds import calibrate
+    from adsynth.zoo.checkpoint import read_checkpoint, save_checkpoint
+    from adsynth.zoo.predict import predict_dataset
+
+    ckpt = read_checkpoint(checkpoint)  # fail before predicting
+    ds = DatasetReader(data, split=split)
+    if len(ds) == 0:
+        raise DataError(f"{data}: no samples in split {split!r} (choose another with --split)")
+    with tempfile.TemporaryDirectory(prefix="adsynth-calibrate-") as tmp:
+        maps_file = Path(tmp) / "maps.h5"
+        predict_dataset(checkpoint, data, maps_file, split=split, batch_size=batch_size, device=device)
+        with read_maps(maps_file, names=ds.names) as ms:
+            pairs = [ms[name] for name in ds.names]
+    maps = [m for m, _ in pairs]
+    scores = [s for _, s in pairs]
+    masks = [ds.read_mask(i) for i in range(len(ds))] if fpr is None else None
+    entry = calibrate(scores, ds.labels, maps, masks, fpr=fpr)
+    entry.update(data=str(data), split=split or "all")
+    ckpt["thresholds"] = entry
+    save_checkpoint(checkpoint, ckpt)
+    return entry

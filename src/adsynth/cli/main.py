@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "recipes": "adsynth.cli.generate_cmd:recipes",
     "train": "adsynth.cli.train_cmd:train",
     "predict": "adsynth.cli.predict_cmd:predict",
+    "calibrate": "adsynth.cli.predict_cmd:calibrate",
     "models": "adsynth.cli.models_cmd:models",
     "backbones": "adsynth.cli.backbones_cmd:backbones",
     "demo": "adsynth.cli.demo_cmd:demo",

@@ -19,24 +19,106 @@ from adsynth.cli.common import (
 
 @click.command("predict")
 @click.option("--checkpoint", required=True, type=click.Path(dir_okay=False), help="A run's model.pt.")
-@click.option("--data", required=True, type=click.Path(dir_okay=False), help="Dataset to predict (.h5).")
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Maps file to write (.h5).")
-@split_option("Split to predict.", default="test", allow_all=True)
+@click.option(
+    "--data", type=click.Path(dir_okay=False), default=None, help="Dataset to predict (.h5) -> maps.h5."
+)
+@click.option(
+    "--input",
+    "input_",
+    default=None,
+    help="New photos: a folder, a glob pattern ('photos/*.png'), one image or an .h5 -> a results folder.",
+)
+@click.option(
+    "--out", required=True, type=click.Path(), help="Maps file (.h5) with --data; a folder with --input."
+)
+@split_option("Split to predict (--data).", default="test", allow_all=True)
 @device_option()
 @batch_size_option("Images per forward pass.")
-@workers_option("DataLoader workers.")
+@workers_option("DataLoader workers (--data).")
+@click.option(
+    "--image-threshold", type=float, default=None, help="Score threshold (default: the checkpoint's)."
+)
+@click.option(
+    "--pixel-threshold", type=float, default=None, help="Map threshold of regions (default: stored)."
+)
+@click.option(
+    "--min-area", type=click.IntRange(1), default=1, show_default=True, help="Smallest region listed."
+)
+@click.option("--no-overlays", is_flag=True, help="With --input: no overlay PNGs.")
+@click.option("--save-maps", is_flag=True, help="With --input: also write maps/<name>.npy.")
+@click.option("--resume", is_flag=True, help="With --input: keep the finished rows, score the rest.")
 @overwrite_option
 @log_options
-def predict(checkpoint, data, out, split, device, batch_size, workers, overwrite, quiet, log_json):
-    """Write anomaly maps and image scores for `adsynth evaluate`.
+def predict(
+    checkpoint,
+    data,
+    input_,
+    out,
+    split,
+    device,
+    batch_size,
+    workers,
+    image_threshold,
+    pixel_threshold,
+    min_area,
+    no_overlays,
+    save_maps,
+    resume,
+    overwrite,
+    quiet,
+    log_json,
+):
+    """Anomaly maps and scores: of a dataset (maps.h5 for `adsynth eval`), or of new photos.
+
+    With --input, the results folder gets results.csv (score, decision, number of regions),
+    regions.jsonl (regions above the pixel threshold: area, box, peak), overlays/ and with
+    --save-maps the maps. Decisions use the thresholds that `adsynth calibrate` stored in the checkpoint.
 
     \b
-    Example:
+    Examples:
       adsynth predict --checkpoint runs/draem/model.pt --data test.h5 --out maps.h5
+      adsynth predict --checkpoint runs/padim/model.pt --input photos/ --out results/
     """
+    mode = log_mode(quiet, log_json)
+    if (data is None) == (input_ is None):
+        raise click.UsageError("give exactly one of --data (a dataset -> maps.h5) and --input (new photos)")
+    if input_ is not None:
+        from adsynth.zoo.inference import infer_photos
+
+        with Progress(None, "predict", mode=mode) as bar:
+            r = infer_photos(
+                checkpoint,
+                input_,
+                out,
+                batch_size=batch_size,
+                device=device,
+                image_threshold=image_threshold,
+                pixel_threshold=pixel_threshold,
+                min_area=min_area,
+                overlays=not no_overlays,
+                save_maps=save_maps,
+                resume=resume,
+                overwrite=overwrite,
+                progress=bar,
+            )
+        text = f"wrote {r.out}: {r.n} images in {r.seconds:.1f} s ({r.images_per_s:.1f} img/s)"
+        if r.skipped:
+            text += f", {r.skipped} already done"
+        say(
+            mode,
+            [text, f"flagged {r.flagged} of {r.n}"],
+            command="predict",
+            results=str(r.out),
+            n=r.n,
+            skipped=r.skipped,
+            flagged=r.flagged,
+            seconds=round(r.seconds, 3),
+        )
+        return
+    if resume or save_maps or no_overlays:
+        raise click.UsageError("--resume, --save-maps and --no-overlays go with --input")
     from adsynth.zoo.predict import predict_dataset
 
-    mode = log_mode(quiet, log_json)
     with Progress(None, "predict", mode=mode) as bar:
         r = predict_dataset(
             checkpoint,
@@ -57,4 +139,36 @@ def predict(checkpoint, data, out, split, device, batch_size, workers, overwrite
         n=r.n,
         seconds=round(r.seconds, 3),
         images_per_s=round(r.images_per_s, 3),
+    )
+
+
+@click.command("calibrate")
+@click.option(
+    "--checkpoint", required=True, type=click.Path(dir_okay=False), help="A run's model.pt (updated)."
+)
+@click.option("--data", required=True, type=click.Path(dir_okay=False), help="Calibration dataset (.h5).")
+@split_option("Split to calibrate on.", default="val", allow_all=True)
+@click.option(
+    "--fpr",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=None,
+    help="Flag at most this fraction of the normal images (and pixels). Default: F1-max on the defects.",
+)
+@device_option()
+@batch_size_option("Images per forward pass.")
+def calibrate(checkpoint, data, split, fpr, device, batch_size):
+    """Choose image and pixel thresholds and store them in the checkpoint.
+
+    \b
+    Examples:
+      adsynth calibrate --checkpoint runs/padim/model.pt --data mt.h5 --split train --fpr 0.01
+      adsynth calibrate --checkpoint runs/padim/model.pt --data val_synthetic.h5 --split val
+    """
+    from adsynth.pipeline import calibrate_checkpoint
+
+    t = calibrate_checkpoint(checkpoint, data, split=split, fpr=fpr, device=device, batch_size=batch_size)
+    pixel = "none (no maps)" if t["pixel"] is None else f"{t['pixel']:.6g}"
+    click.echo(
+        f"thresholds ({t['rule']}, {t['n_normal']} normal / {t['n_anomalous']} defective images): "
+        f"image {t['image']:.6g}, pixel {pixel}; stored in {checkpoint}"
     )

@@ -1,0 +1,250 @@
+"""A trained model on new photos: a folder, a glob or a dataset in, per-image results out.
+
+``infer_photos`` streams the images in batches (memory bounded by the batch, whatever the number of
+photos), runs the model at its resolution, brings each map back to the photo's own size, and writes
+to the results folder:
+
+- ``results.csv``: one row per image (``name, height, width, score, decision, regions``), appended
+  batch by batch and flushed, so an interrupted run keeps what it finished and ``resume`` skips it;
+- ``regions.jsonl``: per image, the connected regions of the map above the pixel threshold (area,
+  bounding box ``x, y, w, h`` in the photo's pixels, peak value);
+- ``overlays/<name>.png``: the photo with the heat map (one colour scale for the run);
+- ``maps/<name>.npy`` (with ``save_maps``): the float32 map at the photo's size (the folder layout
+  ``adsynth eval --maps`` reads).
+
+The decision uses the image threshold stored in the checkpoint by ``adsynth calibrate`` (or passed
+explicitly); without one the ``decision`` column is empty and no regions are listed.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob as globmod
+import json
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from adsynth.errors import ConfigError, DataError, OutputExistsError
+from adsynth.zoo.checkpoint import model_from_checkpoint, read_checkpoint
+from adsynth.zoo.data import resize_image, to_tensor
+from adsynth.zoo.device import resolve_device
+
+RESULTS_FILE = "results.csv"
+REGIONS_FILE = "regions.jsonl"
+FIELDS = ("name", "height", "width", "score", "decision", "regions")
+
+
+@dataclass
+class InferResult:
+    """What :func:`infer_photos` wrote."""
+
+    out: Path
+    n: int
+    skipped: int
+    flagged: int
+    seconds: float
+    images_per_s: float
+
+
+def list_inputs(spec: str | os.PathLike) -> list[tuple[str, Any]]:
+    """``(name, source)`` pairs of a folder (recursive), a glob pattern, or a dataset ``.h5``.
+
+    A source is a file path, or ``(reader, index)`` for a dataset. Names are relative paths (folder),
+    file names (glob) or the dataset's sample names.
+    """
+    from adsynth.data.images import is_image_file, list_images
+
+    s = str(spec)
+    p = Path(s)
+    if p.is_dir():
+        return [(f.relative_to(p).as_posix(), f) for f in list_images(p)]
+    if p.suffix.lower() in (".h5", ".hdf5") and p.is_file():
+        from adsynth.data.reader import DatasetReader
+
+        reader = DatasetReader(p)
+        return [(name, (reader, i)) for i, name in enumerate(reader.names)]
+    if any(ch in s for ch in "*?["):
+        files = sorted(Path(f) for f in globmod.glob(s, recursive=True))
+        files = [f for f in files if f.is_file() and is_image_file(f)]
+        if not files:
+            raise DataError(f"{s}: the pattern matches no image files")
+        return [(f.name, f) for f in files]
+    if p.is_file():
+        return [(p.name, p)]
+    raise DataError(f"{s}: not a folder, image, glob pattern or dataset (.h5)")
+
+
+def _read(source: Any) -> np.ndarray:
+    from adsynth.data.images import read_image
+
+    if isinstance(source, tuple):
+        reader, i = source
+        return reader.read_image(i)
+    return read_image(source)
+
+
+def _done_names(out: Path) -> set[str]:
+    path = out / RESULTS_FILE
+    if not path.is_file():
+        return set()
+    with open(path, newline="") as f:
+        return {row["name"] for row in csv.DictReader(f)}
+
+
+def regions_of(amap: np.ndarray, threshold: float, min_area: int = 1) -> list[dict[str, Any]]:
+    """Connected regions (8-connected) of ``amap >= threshold``: area, bounding box and peak."""
+    import cv2
+
+    binary = (amap >= threshold).astype(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    out = []
+    for k in range(1, n):
+        x, y, w, h, area = (int(v) for v in stats[k])
+        if area < min_area:
+            continue
+        peak = float(amap[labels == k].max())
+        out.append({"area": area, "x": x, "y": y, "w": w, "h": h, "peak": round(peak, 6)})
+    return sorted(out, key=lambda r: -r["area"])
+
+
+def _batches(items: list[tuple[str, Any]], size: int) -> Iterator[list[tuple[str, np.ndarray]]]:
+    for start in range(0, len(items), size):
+        yield [(name, _read(src)) for name, src in items[start : start + size]]
+
+
+def infer_photos(
+    checkpoint: str | os.PathLike,
+    inputs: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    batch_size: int = 8,
+    device: str = "auto",
+    image_threshold: float | None = None,
+    pixel_threshold: float | None = None,
+    min_area: int = 1,
+    overlays: bool = True,
+    save_maps: bool = False,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: Any = None,
+) -> InferResult:
+    """Score new photos with a trained model and write the results folder (see the module docstring).
+
+    Args:
+        checkpoint: a ``model.pt``; its ``thresholds`` (from ``adsynth calibrate``) are the defaults
+            of ``image_threshold`` and ``pixel_threshold``.
+        inputs: a folder (recursive), a glob pattern, one image, or a dataset ``.h5``.
+        out: the results folder.
+        batch_size: photos per forward pass.
+        image_threshold, pixel_threshold: override the checkpoint's thresholds.
+        min_area: smallest region (pixels of the photo) listed.
+        overlays, save_maps: write the overlay PNGs / the raw maps.
+        resume: keep the rows of ``out`` and score only the photos not in them.
+        overwrite: replace an existing results folder.
+        progress: a callable ``progress(n_done)``.
+    """
+    from adsynth.evaluate.plots import encode_png, overlay
+    from adsynth.fsutil import atomic_write_bytes, remove_on_failure
+
+    t0 = time.perf_counter()
+    out = Path(out)
+    if int(batch_size) < 1:
+        raise ConfigError(f"expected `batch_size` to be a positive int, got {batch_size}")
+    if resume and overwrite:
+        raise ConfigError("resume and overwrite exclude each other")
+    results = out / RESULTS_FILE
+    if results.exists() and not (resume or overwrite):
+        raise OutputExistsError(f"{results} exists (pass --overwrite to replace it, --resume to continue)")
+    ckpt = read_checkpoint(checkpoint)
+    stored = ckpt.get("thresholds") or {}
+    t_img = image_threshold if image_threshold is not None else stored.get("image")
+    t_pix = pixel_threshold if pixel_threshold is not None else stored.get("pixel")
+    items = list_inputs(inputs)
+    if not items:
+        raise DataError(f"{inputs}: no images")
+    dev = resolve_device(device)
+    model = model_from_checkpoint(ckpt, str(checkpoint)).to(dev).eval()
+    with remove_on_failure(out, keep_if=(RESULTS_FILE,)):
+        if overwrite and out.is_dir():
+            for name in (RESULTS_FILE, REGIONS_FILE):
+                (out / name).unlink(missing_ok=True)
+        out.mkdir(parents=True, exist_ok=True)
+        done = _done_names(out) if resume else set()
+        todo = [it for it in items if it[0] not in done]
+        new_file = not results.exists()
+        n = flagged = 0
+        scale = None
+        with open(results, "a", newline="") as fcsv, open(out / REGIONS_FILE, "a") as fjs:
+            writer = csv.DictWriter(fcsv, fieldnames=FIELDS)
+            if new_file:
+                writer.writeheader()
+            for batch in _batches(todo, int(batch_size)):
+                x = torch.stack([_model_input(img, model) for _, img in batch]).to(dev)
+                with torch.inference_mode():
+                    pred = model.predict(x)
+                maps = pred.anomaly_map.float()
+                scores = pred.score.float().cpu().numpy()
+                for (name, img), amap_t, score in zip(batch, maps, scores, strict=True):
+                    h, w = img.shape[:2]
+                    amap = F.interpolate(
+                        amap_t[None, None], size=(h, w), mode="bilinear", align_corners=False
+                    )
+                    amap = amap[0, 0].cpu().numpy()
+                    decision = "" if t_img is None else ("anomalous" if score >= t_img else "normal")
+                    flagged += decision == "anomalous"
+                    regs = regions_of(amap, t_pix, min_area) if t_pix is not None else []
+                    writer.writerow(
+                        {"name": name, "height": h, "width": w, "score": f"{float(score):.6g}",
+                         "decision": decision, "regions": len(regs)}
+                    )  # fmt: skip
+                    fjs.write(json.dumps({"name": name, "score": float(score), "regions": regs}) + "\n")
+                    if overlays:
+                        if scale is None:  # one colour scale for the run, from the first batch
+                            lo, hi = float(maps.min()), float(maps.max())
+                            scale = (lo, max(hi, float(t_pix)) if t_pix is not None else hi)
+                        pic = overlay(img, amap, np.zeros((h, w), np.uint8), *scale, name, float(score))
+                        atomic_write_bytes(_inside(out, "overlays", name, ".png"), encode_png(pic))
+                    if save_maps:
+                        _save_npy(_inside(out, "maps", name, ".npy"), amap.astype(np.float32))
+                    n += 1
+                fcsv.flush()
+                fjs.flush()
+                if progress is not None:
+                    progress(len(done) + n)
+    dt = time.perf_counter() - t0
+    return InferResult(out, n, len(items) - len(todo), flagged, dt, n / max(dt, 1e-9))
+
+
+def _inside(out: Path, folder: str, name: str, suffix: str) -> Path:
+    """``out/folder/name+suffix``, refusing names that would leave ``out/folder`` (``..``, absolute)."""
+    rel = Path(name)
+    if rel.is_absolute() or ".." in rel.parts:
+        raise DataError(f"image name {name!r} would be written outside {out / folder}")
+    path = out / folder / f"{name}{suffix}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _model_input(img: np.ndarray, model: Any) -> torch.Tensor:
+    from adsynth.data.images import to_mode
+
+    img = to_mode(img, model.channels) if img.shape[2] != model.channels else img
+    return to_tensor(resize_image(img, model.image_size))
+
+
+def _save_npy(path: Path, arr: np.ndarray) -> None:
+    import io
+
+    from adsynth.fsutil import atomic_write_bytes
+
+    buf = io.BytesIO()
+    np.save(buf, arr, allow_pickle=False)
+    atomic_write_bytes(path, buf.getvalue())
