@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "train": "adsynth.cli.train_cmd:train",
     "predict": "adsynth.cli.predict_cmd:predict",
     "calibrate": "adsynth.cli.predict_cmd:calibrate",
+    "export-model": "adsynth.cli.predict_cmd:export_model_cmd",
     "models": "adsynth.cli.models_cmd:models",
     "backbones": "adsynth.cli.backbones_cmd:backbones",
     "demo": "adsynth.cli.demo_cmd:demo",

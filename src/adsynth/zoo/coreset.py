@@ -277,7 +277,9 @@ def nearest_distances(
     m_sq = (memory * memory).sum(1)
     rows = max(1, _NN_BLOCK_ELEMENTS // max(1, memory.shape[0]))
     dists, idxs = [], []
-    for q in queries.split(rows):
+    # One block when it fits (also what an ONNX export traces: a Split of one part).
+    blocks = (queries,) if queries.shape[0] <= rows else queries.split(rows)
+    for q in blocks:
         # addmm fuses the −2 q·m product with the ‖m‖² broadcast: one pass less over the block.
         d2 = torch.addmm(m_sq.unsqueeze(0), q, memory.T, alpha=-2.0)
         if k == 1:  # min is one pass; topk keeps a heap per row

@@ -139,7 +139,8 @@ def infer_photos(
     """Score new photos with a trained model and write the results folder (see the module docstring).
 
     Args:
-        checkpoint: a ``model.pt``; its ``thresholds`` (from ``adsynth calibrate``) are the defaults
+        checkpoint: a ``model.pt`` or an export of one (``.onnx``, OpenVINO ``.xml``); its
+            ``thresholds`` (from ``adsynth calibrate``) are the defaults
             of ``image_threshold`` and ``pixel_threshold``.
         inputs: a folder (recursive), a glob pattern, one image, or a dataset ``.h5``.
         out: the results folder.
@@ -163,15 +164,22 @@ def infer_photos(
     results = out / RESULTS_FILE
     if results.exists() and not (resume or overwrite):
         raise OutputExistsError(f"{results} exists (pass --overwrite to replace it, --resume to continue)")
-    ckpt = read_checkpoint(checkpoint)
-    stored = ckpt.get("thresholds") or {}
+    from adsynth.zoo.export import is_exported, load_exported
+
+    if is_exported(checkpoint):  # an ONNX / OpenVINO export: thresholds from its metadata
+        model: Any = load_exported(checkpoint)
+        stored = model.thresholds
+    else:
+        ckpt = read_checkpoint(checkpoint)
+        stored = ckpt.get("thresholds") or {}
     t_img = image_threshold if image_threshold is not None else stored.get("image")
     t_pix = pixel_threshold if pixel_threshold is not None else stored.get("pixel")
     items = list_inputs(inputs)
     if not items:
         raise DataError(f"{inputs}: no images")
-    dev = resolve_device(device)
-    model = model_from_checkpoint(ckpt, str(checkpoint)).to(dev).eval()
+    dev = resolve_device(device) if not is_exported(checkpoint) else torch.device("cpu")
+    if not is_exported(checkpoint):
+        model = model_from_checkpoint(ckpt, str(checkpoint)).to(dev).eval()
     with remove_on_failure(out, keep_if=(RESULTS_FILE,)):
         if overwrite and out.is_dir():
             for name in (RESULTS_FILE, REGIONS_FILE):

@@ -21,6 +21,7 @@ from adsynth.zoo.backbones import create_backbone, resize_lazy_buffers, resolve_
 from adsynth.zoo.base import AnomalyModel, Prediction, register_model
 from adsynth.zoo.bundled_weights import DEFAULT_BACKBONE
 from adsynth.zoo.components.blur import gaussian_blur2d
+from adsynth.zoo.components.pooling import pool_last_axis
 from adsynth.zoo.coreset import greedy_coreset, nearest_distances
 
 
@@ -144,12 +145,10 @@ class PatchCore(AnomalyModel):
             )
             if f.shape[-2:] != size:
                 f = F.interpolate(f, size=size, mode="bilinear", align_corners=False)
-            b, c, h, w = f.shape
-            # Average-pool the channel axis to a common dimension per layer, then across the layers.
-            f = f.permute(0, 2, 3, 1).reshape(-1, 1, c)
-            parts.append(F.adaptive_avg_pool1d(f, dim))
-        x = F.adaptive_avg_pool1d(torch.cat(parts, dim=2), dim)
-        return x.view(images.shape[0], size[0], size[1], dim)
+            # Average-pool the channel axis to a common dimension per layer, then across the layers
+            # (adaptive_avg_pool1d's bins, as a matrix product: the same numbers, and exportable).
+            parts.append(pool_last_axis(f.permute(0, 2, 3, 1), dim))
+        return pool_last_axis(torch.cat(parts, dim=-1), dim)
 
     # ------------------------------------------------------------------ fit
     def fit_batch(self, batch: dict[str, torch.Tensor]) -> None:
