@@ -7,6 +7,7 @@ import click
 from adsynth.cli.common import (
     Progress,
     batch_size_option,
+    choice_option,
     device_option,
     log_mode,
     log_options,
@@ -44,6 +45,14 @@ from adsynth.cli.common import (
 @click.option(
     "--min-area", type=click.IntRange(1), default=1, show_default=True, help="Smallest region listed."
 )
+@choice_option(
+    "--fit",
+    ["squash", "pad", "tile"],
+    "squash",
+    "With --input: how photos meet the model's square input: resize, keep the aspect (pad), "
+    "or full-resolution tiles.",
+)
+@click.option("--overlap", type=click.IntRange(0), default=32, show_default=True, help="Tile overlap (px).")
 @click.option("--no-overlays", is_flag=True, help="With --input: no overlay PNGs.")
 @click.option("--save-maps", is_flag=True, help="With --input: also write maps/<name>.npy.")
 @click.option("--resume", is_flag=True, help="With --input: keep the finished rows, score the rest.")
@@ -61,6 +70,8 @@ def predict(
     image_threshold,
     pixel_threshold,
     min_area,
+    fit,
+    overlap,
     no_overlays,
     save_maps,
     resume,
@@ -95,6 +106,8 @@ def predict(
                 image_threshold=image_threshold,
                 pixel_threshold=pixel_threshold,
                 min_area=min_area,
+                fit=fit,
+                overlap=overlap,
                 overlays=not no_overlays,
                 save_maps=save_maps,
                 resume=resume,

@@ -30,12 +30,11 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from adsynth.errors import ConfigError, DataError, OutputExistsError
 from adsynth.zoo.checkpoint import model_from_checkpoint, read_checkpoint
-from adsynth.zoo.data import resize_image, to_tensor
 from adsynth.zoo.device import resolve_device
+from adsynth.zoo.tiling import predict_photos
 
 RESULTS_FILE = "results.csv"
 REGIONS_FILE = "regions.jsonl"
@@ -130,6 +129,8 @@ def infer_photos(
     image_threshold: float | None = None,
     pixel_threshold: float | None = None,
     min_area: int = 1,
+    fit: str = "squash",
+    overlap: int = 32,
     overlays: bool = True,
     save_maps: bool = False,
     resume: bool = False,
@@ -147,6 +148,9 @@ def infer_photos(
         batch_size: photos per forward pass.
         image_threshold, pixel_threshold: override the checkpoint's thresholds.
         min_area: smallest region (pixels of the photo) listed.
+        fit, overlap: how a photo meets the model's square input: ``squash``, ``pad`` (keep the
+            aspect) or ``tile`` (windows at full resolution, ``overlap`` pixels apart); see
+            :mod:`adsynth.zoo.tiling`.
         overlays, save_maps: write the overlay PNGs / the raw maps.
         resume: keep the rows of ``out`` and score only the photos not in them.
         overwrite: replace an existing results folder.
@@ -195,17 +199,14 @@ def infer_photos(
             if new_file:
                 writer.writeheader()
             for batch in _batches(todo, int(batch_size)):
-                x = torch.stack([_model_input(img, model) for _, img in batch]).to(dev)
-                with torch.inference_mode():
-                    pred = model.predict(x)
-                maps = pred.anomaly_map.float()
-                scores = pred.score.float().cpu().numpy()
-                for (name, img), amap_t, score in zip(batch, maps, scores, strict=True):
+                imgs = [img for _, img in batch]
+                results_ = predict_photos(model, imgs, fit, overlap, int(batch_size), dev)
+                if scale is None and overlays:  # one colour scale for the run, from the first batch
+                    lo = min(float(m.min()) for m, _ in results_)
+                    hi = max(float(m.max()) for m, _ in results_)
+                    scale = (lo, max(hi, float(t_pix)) if t_pix is not None else hi)
+                for (name, img), (amap, score) in zip(batch, results_, strict=True):
                     h, w = img.shape[:2]
-                    amap = F.interpolate(
-                        amap_t[None, None], size=(h, w), mode="bilinear", align_corners=False
-                    )
-                    amap = amap[0, 0].cpu().numpy()
                     decision = "" if t_img is None else ("anomalous" if score >= t_img else "normal")
                     flagged += decision == "anomalous"
                     regs = regions_of(amap, t_pix, min_area) if t_pix is not None else []
@@ -215,9 +216,6 @@ def infer_photos(
                     )  # fmt: skip
                     fjs.write(json.dumps({"name": name, "score": float(score), "regions": regs}) + "\n")
                     if overlays:
-                        if scale is None:  # one colour scale for the run, from the first batch
-                            lo, hi = float(maps.min()), float(maps.max())
-                            scale = (lo, max(hi, float(t_pix)) if t_pix is not None else hi)
                         pic = overlay(img, amap, np.zeros((h, w), np.uint8), *scale, name, float(score))
                         atomic_write_bytes(_inside(out, "overlays", name, ".png"), encode_png(pic))
                     if save_maps:
@@ -239,13 +237,6 @@ def _inside(out: Path, folder: str, name: str, suffix: str) -> Path:
     path = out / folder / f"{name}{suffix}"
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def _model_input(img: np.ndarray, model: Any) -> torch.Tensor:
-    from adsynth.data.images import to_mode
-
-    img = to_mode(img, model.channels) if img.shape[2] != model.channels else img
-    return to_tensor(resize_image(img, model.image_size))
 
 
 def _save_npy(path: Path, arr: np.ndarray) -> None:
