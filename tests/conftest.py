@@ -84,3 +84,27 @@ def tiny_dataset(tmp_path):
                 provenance={"i": i},
             )
     return p
+
+
+def write_noise_dataset(path, channels: int = 3, n_train: int = 6, size: int = 32, with_test: bool = True):
+    """A dataset of seeded noise images: ``n_train`` normal training images, then (``with_test``) one
+    normal test image and one with a bright square defect (mask, label 1, type ``spot``)."""
+    from adsynth.data import DatasetWriter
+
+    rng = np.random.default_rng(0)
+    with DatasetWriter(path, height=size, width=size, channels=channels, seed=0) as w:
+        for i in range(n_train):
+            w.append(rng.integers(80, 160, (size, size, channels), dtype=np.uint8), name=f"train/{i}.png")
+        if with_test:
+            mask = np.zeros((size, size), np.uint8)
+            mask[4:12, 4:12] = 1
+            w.append(np.full((size, size, channels), 90, np.uint8), split="test", name="test/0.png")
+            w.append(np.full((size, size, channels), 200, np.uint8), mask, label=1, defect_type="spot",
+                     split="test", name="test/1.png")  # fmt: skip
+    return path
+
+
+@pytest.fixture
+def noise_dataset(tmp_path):
+    """Path of :func:`write_noise_dataset` (RGB, 32 px, 6 training images, 2 test images)."""
+    return write_noise_dataset(tmp_path / "noise.h5")

@@ -10,20 +10,8 @@ from adsynth.cli.main import cli
 
 
 @pytest.fixture
-def tiny(tmp_path):
-    from adsynth.data import DatasetWriter
-
-    path = tmp_path / "tiny.h5"
-    rng = np.random.default_rng(0)
-    with DatasetWriter(path, height=32, width=32, channels=3, seed=0) as w:
-        for i in range(6):
-            w.append(rng.integers(80, 160, (32, 32, 3), dtype=np.uint8), name=f"train/{i}.png")
-        mask = np.zeros((32, 32), np.uint8)
-        mask[4:12, 4:12] = 1
-        w.append(np.full((32, 32, 3), 90, np.uint8), split="test", name="test/0.png")
-        w.append(np.full((32, 32, 3), 200, np.uint8), mask, label=1, defect_type="spot", split="test",
-                 name="test/1.png")  # fmt: skip
-    return path
+def tiny(noise_dataset):
+    return noise_dataset
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 from adsynth.progress import Progress, format_seconds
@@ -16,15 +15,9 @@ from adsynth.progress import Progress, format_seconds
 
 @pytest.fixture
 def tiny(tmp_path):
-    from adsynth.data import DatasetWriter
+    from conftest import write_noise_dataset
 
-    path = tmp_path / "tiny.h5"
-    rng = np.random.default_rng(0)
-    with DatasetWriter(path, height=32, width=32, channels=1, seed=0) as w:
-        for i in range(6):
-            w.append(rng.integers(80, 160, (32, 32, 1), dtype=np.uint8), name=f"train/{i}.png")
-        w.append(rng.integers(80, 160, (32, 32, 1), dtype=np.uint8), split="test", name="test/0.png")
-    return path
+    return write_noise_dataset(tmp_path / "tiny.h5", channels=1)
 
 
 def _adsynth(*args, cwd):
@@ -94,8 +87,8 @@ def test_predict_log_json(tiny, tmp_path):
     r = runner.invoke(cli, [*args, "--out", str(tmp_path / "maps.h5"), "--device", "cpu", "--log-json"])
     assert r.exit_code == 0, r.output
     (end,) = [json.loads(ln) for ln in r.stderr.strip().splitlines()]
-    assert end["event"] == "end" and end["task"] == "predict" and end["done"] == 1
-    assert json.loads(r.stdout)["n"] == 1
+    assert end["event"] == "end" and end["task"] == "predict" and end["done"] == 2
+    assert json.loads(r.stdout)["n"] == 2
 
 
 class FakeClock:
