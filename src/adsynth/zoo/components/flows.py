@@ -6,7 +6,8 @@ Choice of library: FrEIA's ``AllInOneBlock`` is an affine coupling with soft cla
 affine scaling and a fixed channel permutation, the block of the reference implementations of DifferNet,
 CFLOW-AD, CS-Flow's authors and of anomalib's FastFlow. Writing our own coupling would only re-derive it.
 Two things are adapted here: FrEIA draws each block's permutation from NumPy's *global* generator when it
-is built, so :func:`build_flow` overwrites it with one drawn from a seeded local ``torch.Generator``; and
+is built, so :func:`build_flow` overwrites it with one drawn from a seeded local ``torch.Generator`` (and
+restores NumPy's global state); and
 flows run in float32 (:func:`float32`) also under the trainer's bf16/fp16 autocast, since the
 log-determinant is a sum of many small terms and exp(clamped scale) must not overflow.
 
@@ -26,6 +27,7 @@ from collections.abc import Callable, Sequence
 
 import FrEIA.framework as Ff
 import FrEIA.modules as Fm
+import numpy as np
 import torch
 from torch import nn
 
@@ -101,16 +103,20 @@ def build_flow(
         raise ValueError(f"expected {n_blocks} subnet constructors, got {len(makers)}")
     flow = Ff.SequenceINN(*dims)
     gen = torch.Generator().manual_seed(int(seed))
-    for make in makers:
-        kw = {"cond": 0, "cond_shape": (cond_dims,)} if cond_dims is not None else {}
-        flow.append(
-            Fm.AllInOneBlock,
-            subnet_constructor=make,
-            affine_clamping=clamp,
-            global_affine_type="SOFTPLUS",
-            **kw,
-        )
-        _set_permutation(flow.module_list[-1], gen, permute_soft)
+    numpy_state = np.random.get_state()  # FrEIA draws from it: leave the caller's stream untouched
+    try:
+        for make in makers:
+            kw = {"cond": 0, "cond_shape": (cond_dims,)} if cond_dims is not None else {}
+            flow.append(
+                Fm.AllInOneBlock,
+                subnet_constructor=make,
+                affine_clamping=clamp,
+                global_affine_type="SOFTPLUS",
+                **kw,
+            )
+            _set_permutation(flow.module_list[-1], gen, permute_soft)
+    finally:
+        np.random.set_state(numpy_state)
     return flow
 
 
