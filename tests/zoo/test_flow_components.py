@@ -87,3 +87,19 @@ def test_feature_distances_and_map_combination():
     assert torch.equal(combine_maps(m, (8, 8), "sum"), torch.full((1, 8, 8), 4.0))
     assert torch.equal(combine_maps(m, (8, 8), "product"), torch.full((1, 8, 8), 3.0))
     assert torch.equal(combine_maps(m, (8, 8), "mean"), torch.full((1, 8, 8), 2.0))
+
+
+def test_feature_cache_reuses_the_frozen_features_of_each_training_image(monkeypatch):
+    from adsynth.zoo import create_model
+
+    model = create_model("fastflow", image_size=32, channels=1, flow_steps=1, cache_features=True)
+    images = torch.rand(3, 1, 32, 32)
+    first = model.train_features({"image": images, "index": torch.tensor([4, 7, 9])})
+    calls = []
+    monkeypatch.setattr(model.backbone, "forward", lambda x: calls.append(x) or [])
+    again = model.train_features({"image": images[[2, 0]], "index": torch.tensor([9, 4])})
+    assert not calls  # served from the cache
+    for f, g in zip(first, again, strict=True):
+        torch.testing.assert_close(g, f[[2, 0]], rtol=0, atol=0)
+    model.train_features({"image": images[:1], "index": torch.tensor([5])})  # unseen: computed
+    assert len(calls) == 1
