@@ -46,6 +46,20 @@ SETTINGS: dict[str, dict] = {
     "cutpaste-imagenet": {"epochs": 3, "batch_size": 16, "hparams": {}},
     "patchcore": {"epochs": 1, "batch_size": 16, "hparams": {}},
     "padim": {"epochs": 1, "batch_size": 16, "hparams": {}},
+    # Frozen ImageNet backbone + a trainable student / flow (docs/MODELS.md, "Normalizing flows and
+    # distillation"): the epochs that the measured runs completed; cache_features computes the frozen
+    # features of each training image once and reuses them across epochs.
+    "reverse-distillation": {"epochs": 6, "batch_size": 16, "hparams": {}},
+    "stpm": {"epochs": 3, "batch_size": 16, "hparams": {"cache_features": True}},
+    "fastflow": {"epochs": 9, "batch_size": 16, "hparams": {"cache_features": True}},
+    "cflow": {
+        "epochs": 10,
+        "batch_size": 16,
+        "lr": 1e-3,
+        "hparams": {"cache_features": True, "fibers_per_step": 1024},
+    },
+    # Random 90° rotations in training (no cache); one rotation at test (gradient maps are costly).
+    "differnet": {"epochs": 1, "batch_size": 24, "hparams": {"test_transforms": 1}},
 }
 
 
@@ -73,6 +87,7 @@ def run(
             out=run_dir,
             epochs=epochs or s["epochs"],
             batch_size=s["batch_size"],
+            lr=s.get("lr"),
             image_size=image_size,
             hparams=hp,
             workers=workers,

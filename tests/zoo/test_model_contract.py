@@ -30,6 +30,10 @@ SMALL = {
     "scadn": {"base_width": 8, "blocks": 2, "disc_width": 8},
     "intra": {"dim": 32, "depth": 2, "heads": 4},
     "smai": {"base_width": 8},
+    "reverse-distillation": {"embed_dim": 32, "bottleneck_blocks": 1, "decoder_widths": [32, 16, 16]},
+    "fastflow": {"flow_steps": 2},
+    "cflow": {"coupling_blocks": 2, "condition_dim": 16, "fibers_per_step": 64},
+    "differnet": {"coupling_blocks": 2, "hidden": 32, "test_transforms": 2},
 }
 
 

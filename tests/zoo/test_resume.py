@@ -38,6 +38,12 @@ TINY: dict[str, dict] = {
     "scadn": {"base_width": 2, "blocks": 1, "disc_width": 2},
     "smai": {"base_width": 2, "n_segments": 4, "slic_size": 8},
     "ssl-ae": {"base_width": 2},
+    # Bundled Lite0 at 32 px (levels 1-3: 8, 4, 2 positions a side), small trainable parts.
+    "reverse-distillation": {"embed_dim": 8, "bottleneck_blocks": 1, "decoder_widths": [8, 8, 8]},
+    "stpm": {},
+    "fastflow": {"flow_steps": 2},
+    "cflow": {"coupling_blocks": 2, "condition_dim": 8, "fibers_per_step": 16},
+    "differnet": {"coupling_blocks": 2, "hidden": 16, "test_transforms": 1},
 }
 GRADIENT = [n for n in MODELS.list() if MODELS.get(n).fit_mode in ("gradient", "both")]
 SEEDED = [n for n in MODELS.list() if "seed" in inspect.signature(MODELS.get(n)).parameters]

@@ -14,9 +14,15 @@ Modules:
     blur: the map filters, ``gaussian_blur2d`` (scipy's ``gaussian_filter``) and ``mean_filter2d``.
     dcgan: ``DCGANEncoder`` / ``DCGANDecoder``, ``dcgan_init``, ``to_signed`` / ``to_unit`` (GANomaly,
         f-AnoGAN, OGNet).
+    distillation: ``FrozenBackboneModel``, the base of the methods that train on a frozen pretrained
+        backbone (kept in eval mode under ``train()``, optional feature cache), per-level feature
+        distances and map combination, conv/residual blocks (reverse-distillation, stpm, the flows).
     draem: DRAEM's ``ReconstructiveSubNetwork`` / ``DiscriminativeSubNetwork``, ``init_weights``,
         ``draem_loss`` and ``DraemModel``, the builder that ``draem`` and ``draem-sspcab`` register
         (the reconstructive network is also ssl-ae's).
+    flows: FrEIA ``AllInOneBlock`` flows with seeded permutations (``build_flow``), subnets, float32
+        flow evaluation, Gaussian log-likelihood, CFLOW's positional encoding (fastflow, cflow,
+        differnet).
     losses: SSIM (``ssim``, ``ssim_map``, ``ssim_loss``), ``focal_loss``, ``reconstruction_loss``.
     maps: anomaly maps and image scores of the reconstruction methods (``reconstruction_map``,
         ``residual_map``, ``smoothed_map``, ``image_scores``, ``max_of_smoothed``) and
