@@ -46,6 +46,12 @@ SETTINGS: dict[str, dict] = {
     "cutpaste-imagenet": {"epochs": 3, "batch_size": 16, "hparams": {}},
     "patchcore": {"epochs": 1, "batch_size": 16, "hparams": {}},
     "padim": {"epochs": 1, "batch_size": 16, "hparams": {}},
+    "spade": {"epochs": 1, "batch_size": 16, "hparams": {"score": "max"}},
+    "soe": {"epochs": 1, "batch_size": 16, "hparams": {}},
+    "dfr": {"epochs": 1, "batch_size": 16, "hparams": {"epochs": 10, "lr": 1e-3, "batch_regions": 512}},
+    "padim-som": {"epochs": 1, "batch_size": 16, "hparams": {}},
+    "mlf-sc": {"epochs": 1, "batch_size": 16, "hparams": {}},
+    "a-contrario": {"epochs": 1, "batch_size": 16, "hparams": {}},
 }
 
 
@@ -62,7 +68,7 @@ def run(
     s = SETTINGS.get(model, {"epochs": 10, "batch_size": 16, "hparams": {}})
     image_size = image_size or s.get("image_size", 128)
     hp = {**s["hparams"], **(extra or {})}
-    if model in ("patchcore", "padim") and backbone_from:
+    if model in ("patchcore", "padim", "spade", "soe", "dfr", "padim-som", "mlf-sc", "a-contrario") and backbone_from:
         hp.update(pretrained=False, backbone_from=backbone_from)
     run_dir = out / model
     t0 = time.perf_counter()

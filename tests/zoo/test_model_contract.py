@@ -30,6 +30,9 @@ SMALL = {
     "scadn": {"base_width": 8, "blocks": 2, "disc_width": 8},
     "intra": {"dim": 32, "depth": 2, "heads": 4},
     "smai": {"base_width": 8},
+    "dfr": {"epochs": 2},
+    "mlf-sc": {"n_atoms": 16, "iterations": 2},
+    "spade": {"top_k": 2},
 }
 
 
