@@ -46,7 +46,7 @@ SETTINGS: dict[str, dict] = {
     "cutpaste-imagenet": {"epochs": 3, "batch_size": 16, "hparams": {}},
     "patchcore": {"epochs": 1, "batch_size": 16, "hparams": {}},
     "padim": {"epochs": 1, "batch_size": 16, "hparams": {}},
-    "spade": {"epochs": 1, "batch_size": 16, "hparams": {"score": "max"}},
+    "spade": {"epochs": 1, "batch_size": 16, "hparams": {}},
     "soe": {"epochs": 1, "batch_size": 16, "hparams": {}},
     "dfr": {"epochs": 1, "batch_size": 16, "hparams": {"epochs": 10, "lr": 1e-3, "batch_regions": 512}},
     "padim-som": {"epochs": 1, "batch_size": 16, "hparams": {}},

@@ -22,8 +22,8 @@ CASES = {
     "soe": ({}, 0.9, 0.85),
     "dfr": ({"epochs": 20, "samples_per_image": 64, "lr": 1e-3, "batch_regions": 512}, 0.85, 0.8),
     "padim-som": ({}, 0.9, 0.85),
-    "mlf-sc": ({}, 0.85, 0.8),
-    "a-contrario": ({}, 0.85, 0.8),
+    "mlf-sc": ({"n_atoms": 64, "iterations": 5}, 0.85, 0.8),
+    "a-contrario": ({}, 0.85, 0.75),
 }
 
 
