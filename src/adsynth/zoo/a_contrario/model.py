@@ -1,15 +1,15 @@
 """A contrario detection on deep features (Tailanian, Musé, Pardo 2021): number-of-false-alarms maps.
 
-Fit: for each level of a frozen backbone, the mean and covariance of the normal training features (over
-all positions) give a whitening transform z = Λ^(−1/2) Uᵀ (x − μ); on a random sample of normal
-positions the tail probability p_τ = P(|z_c| > τ) of each threshold τ is measured (the background model,
-calibrated on normal data rather than assumed Gaussian). Predict: at every position and for every square
-window of ``scales`` cells, the number k of (cell, component) pairs with |z| > τ among the n in the window
-is a Binomial(n, p_τ) count under the background model; its number of false alarms is
-NFA = N_tests · P(Bin(n, p_τ) ≥ k), N_tests = positions × scales × thresholds (all levels). The map is
-−log10 NFA (maximised over scales and thresholds, upsampled bilinearly, maximised over levels): values
-above 0 are detections at an expected ≤ 1 false alarm per image, the a contrario calibration; the image
-score is the map's max (−log10 of the smallest NFA).
+Fit: for each level of a frozen backbone, the per-position means and the covariance (shared by all
+positions) of the normal training features give a whitening z = Λ^(−1/2) Uᵀ (x − μ_p); on a random
+sample of normal positions the tail probability p_τ = P(|z_c| > τ) of each threshold τ is measured
+(the background model, calibrated on normal data rather than assumed Gaussian). Predict: at every
+position and for every square window of ``scales`` cells, the number k of (cell, component) pairs with
+|z| > τ among the n in the window is a Binomial(n, p_τ) count under the background model; its number
+of false alarms is NFA = N_tests · P(Bin(n, p_τ) ≥ k), N_tests = positions × scales × thresholds (all
+levels). The map is −log10 NFA (maximised over scales and thresholds, upsampled bilinearly, maximised
+over levels): values above 0 are detections at an expected ≤ 1 false alarm per image, the a contrario
+calibration; the image score is the map's max (−log10 of the smallest NFA).
 """
 
 from __future__ import annotations
@@ -51,6 +51,8 @@ class AContrario(FeatureModel):
         eps: added to the covariances' eigenvalues, relative to their mean (0.01).
         samples_per_image: positions per level and image kept to measure p_τ (64).
         sigma: Gaussian blur of the upsampled map, in pixels (0: the calibrated −log10 NFA as is).
+        per_position: centre the features with a mean per position (True) rather than one mean per
+            level (the background model of an aligned part varies over the image); the whitening is shared.
         seed: seed of the sampled positions.
     """
 
@@ -70,6 +72,7 @@ class AContrario(FeatureModel):
         eps: float = 0.01,
         samples_per_image: int = 64,
         sigma: float = 0.0,
+        per_position: bool = True,
         seed: int = 0,
         weights_source: str | None = None,
     ) -> None:
@@ -93,12 +96,13 @@ class AContrario(FeatureModel):
             eps=check_range(eps, 0.0, 1.0, "eps"),
             samples_per_image=check_positive_int(samples_per_image, "samples_per_image"),
             sigma=check_range(sigma, 0.0, 1e3, "sigma"),
+            per_position=bool(per_position),
             seed=int(seed),
         )
         chans = self.level_channels
-        self.lazy_buffers = ("p_tail",)
+        self.lazy_buffers = ("p_tail", *(f"mean{i}" for i in range(len(chans))))
         for i, c in enumerate(chans):
-            self.register_buffer(f"mean{i}", torch.zeros(c))
+            self.register_buffer(f"mean{i}", torch.empty(c, 0, 0))  # C×h×w, sized by fit_end
             self.register_buffer(f"whiten{i}", torch.zeros(c, c))
         self.register_buffer("p_tail", torch.empty(0, len(thresholds)))
         self._reset()
@@ -121,15 +125,15 @@ class AContrario(FeatureModel):
             b, c, h, w = f.shape
             v = f.permute(0, 2, 3, 1).reshape(-1, c).double()
             if len(self._sums) <= i:
-                self._sums.append(torch.zeros(c, dtype=torch.float64, device=v.device))
+                self._sums.append(torch.zeros(c, h, w, dtype=torch.float64, device=v.device))
                 self._outer.append(torch.zeros(c, c, dtype=torch.float64, device=v.device))
                 self._counts.append(0)
             self._counts[i] += v.shape[0]
-            self._sums[i] += v.sum(0)
+            self._sums[i] += f.double().sum(0)
             self._outer[i] += v.T @ v
             idx = torch.randint(0, h * w, (b, min(k, h * w)), generator=gen)
             rows = (idx + torch.arange(b).unsqueeze(1) * (h * w)).flatten().to(v.device)
-            kept.append(v[rows].float())
+            kept.append((v[rows].float(), idx.flatten()))
         self._samples.append(kept)
         self._n += batch["image"].shape[0]
 
@@ -140,25 +144,32 @@ class AContrario(FeatureModel):
         taus = torch.tensor(self._hparams["thresholds"])
         p_tail = []
         for i, (s, o) in enumerate(zip(self._sums, self._outer, strict=True)):
-            samples = torch.cat([kept[i] for kept in self._samples])
-            n = self._counts[i]
-            mean = s / n
-            cov = o / n - torch.outer(mean, mean)
+            samples = torch.cat([kept[i][0] for kept in self._samples])
+            where = torch.cat([kept[i][1] for kept in self._samples]).to(samples.device)
+            n, (c, h, w) = self._counts[i], s.shape
+            flat = s.view(c, h * w)
+            if self._hparams["per_position"]:
+                means = flat / self._n  # C×P per-position means; covariance around them
+                cov = (o - self._n * means @ means.T) / n
+            else:
+                means = (flat.sum(1, keepdim=True) / n).expand(c, h * w)
+                cov = o / n - means[:, :1] @ means[:, :1].T
+            mean = means.reshape(c, h, w)
             evals, evecs = torch.linalg.eigh(cov)
             # PaDiM-like regulariser: eps × the mean variance added to every eigenvalue.
             evals = evals.clamp_min(0) + self._hparams["eps"] * float(
                 evals.clamp_min(0).mean().clamp_min(1e-30)
             )
             whiten = (evecs / evals.sqrt()).float()
-            getattr(self, f"mean{i}").copy_(mean.float())
+            setattr(self, f"mean{i}", mean.float().contiguous().to(self.p_tail.device))
             getattr(self, f"whiten{i}").copy_(whiten)
-            z = ((samples - mean.float()) @ whiten).abs()
+            z = ((samples - means.T[where].float()) @ whiten).abs()
             # Tail probability of one component, pooled over components; at least one exceedance in the
             # sample plus one (a Laplace-style floor: p_τ is never 0).
             p_tail.append(
                 torch.stack([((z > t).sum() + 1).double() / (z.numel() + 2) for t in taus.tolist()]).float()
             )
-        self.p_tail = torch.stack(p_tail).to(self.mean0.device)
+        self.p_tail = torch.stack(p_tail).to(self.whiten0.device)
         self._reset()
 
     # ------------------------------------------------------------------ predict
@@ -174,7 +185,12 @@ class AContrario(FeatureModel):
         for i, f in enumerate(feats):
             b, c, h, w = f.shape
             mean, whiten = getattr(self, f"mean{i}"), getattr(self, f"whiten{i}")
-            z = ((f.permute(0, 2, 3, 1) - mean) @ whiten).abs()  # B×h×w×C
+            if tuple(mean.shape[1:]) != (h, w):
+                raise ValueError(
+                    f"a-contrario: fitted on a {tuple(mean.shape[1:])} feature grid (image_size "
+                    f"{self.image_size}), got images of size {tuple(size)}"
+                )
+            z = ((f - mean).permute(0, 2, 3, 1) @ whiten).abs()  # B×h×w×C
             best = torch.full((b, h, w), -math.inf, device=f.device)
             for t, tau in enumerate(hp["thresholds"]):
                 hits = (z > tau).sum(-1, dtype=torch.float32).unsqueeze(1)
