@@ -60,6 +60,12 @@ SETTINGS: dict[str, dict] = {
     },
     # Random 90° rotations in training (no cache); one rotation at test (gradient maps are costly).
     "differnet": {"epochs": 1, "batch_size": 24, "hparams": {"test_transforms": 1}},
+    "spade": {"epochs": 1, "batch_size": 16, "hparams": {}},
+    "soe": {"epochs": 1, "batch_size": 16, "hparams": {}},
+    "dfr": {"epochs": 1, "batch_size": 16, "hparams": {"epochs": 10, "lr": 1e-3, "batch_regions": 512}},
+    "padim-som": {"epochs": 1, "batch_size": 16, "hparams": {}},
+    "mlf-sc": {"epochs": 1, "batch_size": 16, "hparams": {}},
+    "a-contrario": {"epochs": 1, "batch_size": 16, "hparams": {}},
 }
 
 
@@ -76,7 +82,7 @@ def run(
     s = SETTINGS.get(model, {"epochs": 10, "batch_size": 16, "hparams": {}})
     image_size = image_size or s.get("image_size", 128)
     hp = {**s["hparams"], **(extra or {})}
-    if model in ("patchcore", "padim") and backbone_from:
+    if model in ("patchcore", "padim", "spade", "soe", "dfr", "padim-som", "mlf-sc", "a-contrario") and backbone_from:
         hp.update(pretrained=False, backbone_from=backbone_from)
     run_dir = out / model
     t0 = time.perf_counter()

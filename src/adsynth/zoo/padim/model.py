@@ -20,30 +20,12 @@ from adsynth.zoo.backbones import create_backbone, resize_lazy_buffers, resolve_
 from adsynth.zoo.base import AnomalyModel, Prediction, register_model
 from adsynth.zoo.bundled_weights import DEFAULT_BACKBONE
 from adsynth.zoo.components.blur import gaussian_blur2d
-
-#: Matrix elements (float64) inverted per block in fit_end: bounds the temporary memory (≈256 MB).
-_INV_BLOCK_ELEMENTS = 1 << 25
+from adsynth.zoo.components.features import GaussianAccumulator, concat_levels, mahalanobis
 
 
 def default_feature_count(total: int) -> int:
     """The paper's random-subset size: 100 of ResNet-18's 448 channels, 550 of WRN-50's 1792."""
     return min(total, 100 if total <= 448 else 550)
-
-
-def mahalanobis(x: torch.Tensor, mean: torch.Tensor, inv_cov: torch.Tensor) -> torch.Tensor:
-    """Per-position Mahalanobis distances.
-
-    Args:
-        x: B×P×d embeddings.
-        mean: P×d means.
-        inv_cov: P×d×d inverse covariances.
-
-    Returns:
-        B×P distances ``sqrt((x−μ)ᵀ Σ⁻¹ (x−μ))``.
-    """
-    delta = (x - mean.unsqueeze(0)).transpose(0, 1)  # P×B×d: one batched matrix product per position
-    m2 = (torch.bmm(delta, inv_cov) * delta).sum(-1)
-    return m2.clamp_min(0).sqrt().transpose(0, 1)
 
 
 @register_model("padim")
@@ -124,10 +106,7 @@ class PaDiM(AnomalyModel):
         self._reset_sums()
 
     def _reset_sums(self) -> None:
-        self._n = 0
-        self._shift: torch.Tensor | None = None
-        self._sum: torch.Tensor | None = None
-        self._sum_outer: torch.Tensor | None = None
+        self._acc = GaussianAccumulator("padim")
         self._grid: tuple[int, int] | None = None
 
     def config(self) -> dict[str, Any]:
@@ -150,12 +129,7 @@ class PaDiM(AnomalyModel):
         """B×h×w×d embeddings at the first layer's resolution (the random channel subset)."""
         self.check_images(images, self.channels)
         self.backbone.eval()
-        feats = self.backbone(images)
-        size = feats[0].shape[-2:]
-        # Nearest upsampling: each coarse cell is repeated over the finer cells it covers.
-        x = torch.cat(
-            [f if f.shape[-2:] == size else F.interpolate(f, size=size, mode="nearest") for f in feats], dim=1
-        )
+        x = concat_levels(self.backbone(images))  # nearest: PaDiM's embedding_concat
         x = x.index_select(1, self.channel_idx.to(x.device))
         return x.permute(0, 2, 3, 1).contiguous()
 
@@ -164,40 +138,22 @@ class PaDiM(AnomalyModel):
     def fit_batch(self, batch: dict[str, torch.Tensor]) -> None:
         emb = self.embed(batch["image"])
         b, h, w, d = emb.shape
-        x = emb.view(b, h * w, d).transpose(0, 1)  # P×B×d
-        if self._shift is None:
-            # Sums of (x − shift) with shift ≈ the mean avoid the cancellation of E[xxᵀ] − μμᵀ in float32.
-            self._shift = x.mean(1)
-            self._sum = torch.zeros_like(self._shift, dtype=torch.float64)
-            self._sum_outer = torch.zeros(h * w, d, d, dtype=x.dtype, device=x.device)
-            self._grid = (h, w)
-        elif (h, w) != self._grid:
+        if self._grid is not None and (h, w) != self._grid:
             raise ValueError(
                 f"padim: all training images must have the same size (feature grid {self._grid}, "
                 f"got {(h, w)})"
             )
-        xc = x - self._shift.unsqueeze(1)
-        self._sum += xc.sum(1, dtype=torch.float64)
-        self._sum_outer.baddbmm_(xc.transpose(1, 2), xc)
-        self._n += b
+        self._grid = (h, w)
+        self._acc.add(emb.view(b, h * w, d))
 
     @torch.no_grad()
     def fit_end(self) -> None:
-        if self._n == 0:
+        if self._grid is None:
             raise RuntimeError("padim: fit_end() called before any fit_batch()")
-        n, (h, w) = self._n, self._grid
-        p, d = self._shift.shape
-        mean_c = self._sum / n  # mean of the shifted data, float64
-        eye = torch.eye(d, dtype=torch.float64, device=mean_c.device)
-        inv = self._sum_outer  # overwritten block by block: no second P×d×d tensor
-        block = max(1, _INV_BLOCK_ELEMENTS // (d * d))
-        for s in range(0, p, block):
-            mc = mean_c[s : s + block]
-            cov = (inv[s : s + block].double() - n * mc.unsqueeze(2) * mc.unsqueeze(1)) / max(n - 1, 1)
-            cov += self._hparams["eps"] * eye
-            inv[s : s + block] = torch.cholesky_inverse(torch.linalg.cholesky(cov)).to(inv.dtype)
+        (h, w), d = self._grid, self._hparams["n_features"]
+        mean, inv = self._acc.finish(self._hparams["eps"])
         device = self.mean.device
-        self.mean = (self._shift.double() + mean_c).float().view(h, w, d).to(device)
+        self.mean = mean.view(h, w, d).to(device)
         self.inv_cov = inv.view(h, w, d, d).to(device)
         self._reset_sums()
 

@@ -1,0 +1,210 @@
+"""A contrario detection on deep features (Tailanian, Musé, Pardo 2021): number-of-false-alarms maps.
+
+Fit: for each level of a frozen backbone, the per-position means and the covariance (shared by all
+positions) of the normal training features give a whitening z = Λ^(−1/2) Uᵀ (x − μ_p); on a random
+sample of normal positions the tail probability p_τ = P(|z_c| > τ) of each threshold τ is measured
+(the background model, calibrated on normal data rather than assumed Gaussian). Predict: at every
+position and for every square window of ``scales`` cells, the number k of (cell, component) pairs with
+|z| > τ among the n in the window is a Binomial(n, p_τ) count under the background model; its number
+of false alarms is NFA = N_tests · P(Bin(n, p_τ) ≥ k), N_tests = positions × scales × thresholds (all
+levels). The map is −log10 NFA (maximised over scales and thresholds, upsampled bilinearly, maximised
+over levels): values above 0 are detections at an expected ≤ 1 false alarm per image, the a contrario
+calibration; the image score is the map's max (−log10 of the smallest NFA).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from scipy.stats import binom
+from torch.nn import functional as F
+
+from adsynth._validation import check_positive_int, check_range
+from adsynth.errors import ConfigError
+from adsynth.zoo.base import Prediction, register_model
+from adsynth.zoo.components.blur import gaussian_blur2d
+from adsynth.zoo.components.features import FeatureModel
+
+
+def log10_binomial_tail(k: torch.Tensor, n: torch.Tensor, p: float) -> torch.Tensor:
+    """log10 P(Bin(n, p) ≥ k), elementwise (scipy's log survival function, float64, on the CPU)."""
+    out = binom.logsf(k.detach().cpu().double().numpy() - 1, n.detach().cpu().double().numpy(), p)
+    out = np.nan_to_num(np.asarray(out / math.log(10)), nan=0.0, neginf=-1e6).clip(-1e6, 0.0)
+    return torch.from_numpy(out.astype(np.float32)).to(k.device)
+
+
+@register_model("a-contrario")
+class AContrario(FeatureModel):
+    """A contrario NFA maps of whitened CNN features.
+
+    Args:
+        image_size: training/inference resolution.
+        channels: 1 or 3.
+        backbone: timm model name (default ``tf_efficientnet_lite0``, bundled ImageNet weights).
+        layers: levels tested (1, 2, 3).
+        pretrained / weights / backbone_from: where the backbone weights come from.
+        scales: window sides in feature cells (1, 3, 5).
+        thresholds: |z| thresholds τ in whitened units (2, 3).
+        eps: added to the covariances' eigenvalues, relative to their mean (0.01).
+        samples_per_image: positions per level and image kept to measure p_τ (64).
+        sigma: Gaussian blur of the upsampled map, in pixels (0: the calibrated −log10 NFA as is).
+        per_position: centre the features with a mean per position (True) rather than one mean per
+            level (the background model of an aligned part varies over the image); the whitening is shared.
+        seed: seed of the sampled positions.
+    """
+
+    paper = "Tailanian, Musé, Pardo, A Multi-Scale A Contrario method for Unsupervised Image AD, ICMLA 2021"
+
+    def __init__(
+        self,
+        image_size: int = 256,
+        channels: int = 3,
+        backbone: str | None = None,
+        layers: Sequence[int] = (1, 2, 3),
+        pretrained: bool = True,
+        weights: str | None = None,
+        backbone_from: str | None = None,
+        scales: Sequence[int] = (1, 3, 5),
+        thresholds: Sequence[float] = (2.0, 3.0),
+        eps: float = 0.01,
+        samples_per_image: int = 64,
+        sigma: float = 0.0,
+        per_position: bool = True,
+        seed: int = 0,
+        weights_source: str | None = None,
+    ) -> None:
+        scales = [check_positive_int(s, "scales[]") for s in scales]
+        if any(s % 2 == 0 for s in scales):
+            raise ConfigError(f"expected odd `scales` (centred windows), got {scales}")
+        thresholds = [float(check_range(t, 0.0, 1e3, "thresholds[]")) for t in thresholds]
+        if not scales or not thresholds:
+            raise ConfigError("`scales` and `thresholds` must not be empty")
+        super().__init__(
+            image_size,
+            channels,
+            backbone=backbone,
+            layers=layers,
+            pretrained=pretrained,
+            weights=weights,
+            backbone_from=backbone_from,
+            weights_source=weights_source,
+            scales=scales,
+            thresholds=thresholds,
+            eps=check_range(eps, 0.0, 1.0, "eps"),
+            samples_per_image=check_positive_int(samples_per_image, "samples_per_image"),
+            sigma=check_range(sigma, 0.0, 1e3, "sigma"),
+            per_position=bool(per_position),
+            seed=int(seed),
+        )
+        chans = self.level_channels
+        self.lazy_buffers = ("p_tail", *(f"mean{i}" for i in range(len(chans))))
+        for i, c in enumerate(chans):
+            self.register_buffer(f"mean{i}", torch.empty(c, 0, 0))  # C×h×w, sized by fit_end
+            self.register_buffer(f"whiten{i}", torch.zeros(c, c))
+        self.register_buffer("p_tail", torch.empty(0, len(thresholds)))
+        self._reset()
+
+    def _reset(self) -> None:
+        self._n = 0
+        self._sums: list[torch.Tensor] = []
+        self._outer: list[torch.Tensor] = []
+        self._counts: list[int] = []
+        self._samples: list[list[torch.Tensor]] = []
+
+    # ------------------------------------------------------------------ fit
+    @torch.no_grad()
+    def fit_batch(self, batch: dict[str, torch.Tensor]) -> None:
+        feats = self.levels(batch["image"])
+        gen = torch.Generator().manual_seed(self._hparams["seed"] * 1_000_003 + self._n)
+        k = self._hparams["samples_per_image"]
+        kept = []
+        for i, f in enumerate(feats):
+            b, c, h, w = f.shape
+            v = f.permute(0, 2, 3, 1).reshape(-1, c).double()
+            if len(self._sums) <= i:
+                self._sums.append(torch.zeros(c, h, w, dtype=torch.float64, device=v.device))
+                self._outer.append(torch.zeros(c, c, dtype=torch.float64, device=v.device))
+                self._counts.append(0)
+            self._counts[i] += v.shape[0]
+            self._sums[i] += f.double().sum(0)
+            self._outer[i] += v.T @ v
+            idx = torch.randint(0, h * w, (b, min(k, h * w)), generator=gen)
+            rows = (idx + torch.arange(b).unsqueeze(1) * (h * w)).flatten().to(v.device)
+            kept.append((v[rows].float(), idx.flatten()))
+        self._samples.append(kept)
+        self._n += batch["image"].shape[0]
+
+    @torch.no_grad()
+    def fit_end(self) -> None:
+        if self._n == 0:
+            raise RuntimeError("a-contrario: fit_end() called before any fit_batch()")
+        taus = torch.tensor(self._hparams["thresholds"])
+        p_tail = []
+        for i, (s, o) in enumerate(zip(self._sums, self._outer, strict=True)):
+            samples = torch.cat([kept[i][0] for kept in self._samples])
+            where = torch.cat([kept[i][1] for kept in self._samples]).to(samples.device)
+            n, (c, h, w) = self._counts[i], s.shape
+            flat = s.view(c, h * w)
+            if self._hparams["per_position"]:
+                means = flat / self._n  # C×P per-position means; covariance around them
+                cov = (o - self._n * means @ means.T) / n
+            else:
+                means = (flat.sum(1, keepdim=True) / n).expand(c, h * w)
+                cov = o / n - means[:, :1] @ means[:, :1].T
+            mean = means.reshape(c, h, w)
+            evals, evecs = torch.linalg.eigh(cov)
+            # PaDiM-like regulariser: eps × the mean variance added to every eigenvalue.
+            evals = evals.clamp_min(0) + self._hparams["eps"] * float(
+                evals.clamp_min(0).mean().clamp_min(1e-30)
+            )
+            whiten = (evecs / evals.sqrt()).float()
+            setattr(self, f"mean{i}", mean.float().contiguous().to(self.p_tail.device))
+            getattr(self, f"whiten{i}").copy_(whiten)
+            z = ((samples - means.T[where].float()) @ whiten).abs()
+            # Tail probability of one component, pooled over components; at least one exceedance in the
+            # sample plus one (a Laplace-style floor: p_τ is never 0).
+            p_tail.append(
+                torch.stack([((z > t).sum() + 1).double() / (z.numel() + 2) for t in taus.tolist()]).float()
+            )
+        self.p_tail = torch.stack(p_tail).to(self.whiten0.device)
+        self._reset()
+
+    # ------------------------------------------------------------------ predict
+    @torch.no_grad()
+    def predict(self, images: torch.Tensor) -> Prediction:
+        self.require_fitted("p_tail")
+        feats = self.levels(images)
+        hp = self._hparams
+        size = images.shape[-2:]
+        n_tests = sum(f.shape[-2] * f.shape[-1] for f in feats) * len(hp["scales"]) * len(hp["thresholds"])
+        log_tests = math.log10(n_tests)
+        out = torch.full((images.shape[0], *size), -math.inf, device=images.device)
+        for i, f in enumerate(feats):
+            b, c, h, w = f.shape
+            mean, whiten = getattr(self, f"mean{i}"), getattr(self, f"whiten{i}")
+            if tuple(mean.shape[1:]) != (h, w):
+                raise ValueError(
+                    f"a-contrario: fitted on a {tuple(mean.shape[1:])} feature grid (image_size "
+                    f"{self.image_size}), got images of size {tuple(size)}"
+                )
+            z = ((f - mean).permute(0, 2, 3, 1) @ whiten).abs()  # B×h×w×C
+            best = torch.full((b, h, w), -math.inf, device=f.device)
+            for t, tau in enumerate(hp["thresholds"]):
+                hits = (z > tau).sum(-1, dtype=torch.float32).unsqueeze(1)
+                for s in hp["scales"]:
+                    k = F.avg_pool2d(hits, s, 1, s // 2, count_include_pad=True) * (s * s)
+                    cells = F.avg_pool2d(torch.ones_like(hits), s, 1, s // 2, count_include_pad=True) * (
+                        s * s
+                    )
+                    sig = -(
+                        log_tests
+                        + log10_binomial_tail(k.round(), (cells * c).round(), float(self.p_tail[i, t]))
+                    )
+                    best = torch.maximum(best, sig.squeeze(1))
+            up = F.interpolate(best.unsqueeze(1), size=tuple(size), mode="bilinear", align_corners=False)
+            out = torch.maximum(out, up.squeeze(1))
+        amap = gaussian_blur2d(out, hp["sigma"]).float()
+        return Prediction(anomaly_map=amap, score=amap.flatten(1).amax(1))
