@@ -82,7 +82,10 @@ def run(
     s = SETTINGS.get(model, {"epochs": 10, "batch_size": 16, "hparams": {}})
     image_size = image_size or s.get("image_size", 128)
     hp = {**s["hparams"], **(extra or {})}
-    if model in ("patchcore", "padim", "spade", "soe", "dfr", "padim-som", "mlf-sc", "a-contrario") and backbone_from:
+    if (
+        model in ("patchcore", "padim", "spade", "soe", "dfr", "padim-som", "mlf-sc", "a-contrario")
+        and backbone_from
+    ):
         hp.update(pretrained=False, backbone_from=backbone_from)
     run_dir = out / model
     t0 = time.perf_counter()
