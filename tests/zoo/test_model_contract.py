@@ -30,6 +30,12 @@ SMALL = {
     "scadn": {"base_width": 8, "blocks": 2, "disc_width": 8},
     "intra": {"dim": 32, "depth": 2, "heads": 4},
     "smai": {"base_width": 8},
+    "fcdd": {"width": 8},
+    "nsa": {"base_width": 4, "depth": 2},
+    "deep-svdd": {"widths": (4, 8), "rep_dim": 8},
+    "patch-svdd": {"dim": 8, "bank_size": 256},
+    "simsiam": {"proj_dim": 16, "bank_size": 256},
+    "simclr": {"proj_dim": 16, "bank_size": 256},
 }
 
 

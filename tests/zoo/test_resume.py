@@ -38,6 +38,12 @@ TINY: dict[str, dict] = {
     "scadn": {"base_width": 2, "blocks": 1, "disc_width": 2},
     "smai": {"base_width": 2, "n_segments": 4, "slic_size": 8},
     "ssl-ae": {"base_width": 2},
+    "fcdd": {"backbone": "mobilenetv3_small_050", "pretrained": False, "width": 2},
+    "nsa": {"base_width": 2, "depth": 2},
+    "deep-svdd": {"widths": (2, 2), "rep_dim": 4},
+    "patch-svdd": {"dim": 4, "bank_size": 32},
+    "simsiam": {"backbone": "mobilenetv3_small_050", "proj_dim": 4, "bank_size": 32},
+    "simclr": {"backbone": "mobilenetv3_small_050", "proj_dim": 4, "bank_size": 32},
 }
 GRADIENT = [n for n in MODELS.list() if MODELS.get(n).fit_mode in ("gradient", "both")]
 SEEDED = [n for n in MODELS.list() if "seed" in inspect.signature(MODELS.get(n)).parameters]
