@@ -79,7 +79,7 @@ class LocalSSLModel(AnomalyModel):
         seed: seed of the views' flips and jitter, the cells and the memory sample.
     """
 
-    family = "contrastive"
+    family = "self-supervised"
     needs_pretrained = False
     fit_mode = "both"
     uses_synthetic = True
