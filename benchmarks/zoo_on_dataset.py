@@ -49,7 +49,7 @@ SETTINGS: dict[str, dict] = {
     "padim": {"epochs": 1, "batch_size": 16, "hparams": {}},
     "fcdd": {"epochs": 3, "batch_size": 16, "hparams": {}},
     "nsa": {"epochs": 3, "batch_size": 16, "hparams": {"base_width": 8}},
-    "deep-svdd": {"epochs": 6, "batch_size": 32, "lr": 1e-3, "hparams": {}},
+    "deep-svdd": {"epochs": 1, "batch_size": 32, "lr": 1e-3, "hparams": {}},
     "patch-svdd": {"epochs": 10, "batch_size": 32, "lr": 1e-3, "hparams": {"bank_size": 16384}},
     "simsiam": {"epochs": 1, "batch_size": 16, "hparams": {"bank_size": 16384}},
     "simclr": {"epochs": 1, "batch_size": 16, "hparams": {"bank_size": 16384}},
