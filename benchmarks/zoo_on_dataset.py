@@ -24,9 +24,10 @@ from adsynth.evaluate.runner import evaluate_files, image_getter
 from adsynth.zoo.predict import predict_dataset
 from adsynth.zoo.trainer import TrainConfig, train
 
-#: per method: epochs, batch size, image size, extra hyper-parameters. These are CPU-budget settings for
-#: 128 px data on 2 cores (about 2-5 minutes of training per method), not the papers' schedules: the heavy
-#: networks are narrowed and trained for a handful of epochs. The GANs run at 64 px, their papers' size.
+#: per method: epochs, batch size, image size, optional learning rate and recipe, extra hyper-parameters.
+#: These are CPU-budget settings for 128 px data on 2 cores (about 2-5 minutes of training per method),
+#: not the papers' schedules: the heavy networks are narrowed and trained for a handful of epochs. The
+#: GANs run at 64 px, their papers' size.
 SETTINGS: dict[str, dict] = {
     "ae": {"epochs": 3, "batch_size": 16, "hparams": {}},
     "vae": {"epochs": 3, "batch_size": 16, "hparams": {}},
@@ -66,6 +67,12 @@ SETTINGS: dict[str, dict] = {
     "padim-som": {"epochs": 1, "batch_size": 16, "hparams": {}},
     "mlf-sc": {"epochs": 1, "batch_size": 16, "hparams": {}},
     "a-contrario": {"epochs": 1, "batch_size": 16, "hparams": {}},
+    "fcdd": {"epochs": 3, "batch_size": 16, "hparams": {}},
+    "nsa": {"epochs": 3, "batch_size": 16, "hparams": {"base_width": 8}},
+    "deep-svdd": {"epochs": 1, "batch_size": 32, "lr": 1e-3, "hparams": {}},
+    "patch-svdd": {"epochs": 10, "batch_size": 32, "lr": 1e-3, "hparams": {"bank_size": 16384}},
+    "simsiam": {"epochs": 1, "batch_size": 16, "hparams": {"bank_size": 16384}},
+    "simclr": {"epochs": 1, "batch_size": 16, "hparams": {"bank_size": 16384}},
 }
 
 
@@ -78,6 +85,7 @@ def run(
     workers: int,
     image_size: int | None = None,
     extra: dict | None = None,
+    recipe: str | None = None,
 ) -> dict:
     s = SETTINGS.get(model, {"epochs": 10, "batch_size": 16, "hparams": {}})
     image_size = image_size or s.get("image_size", 128)
@@ -97,6 +105,7 @@ def run(
             epochs=epochs or s["epochs"],
             batch_size=s["batch_size"],
             lr=s.get("lr"),
+            recipe=recipe or s.get("recipe"),
             image_size=image_size,
             hparams=hp,
             workers=workers,
@@ -118,6 +127,7 @@ def run(
         "image_size": image_size,
         "batch_size": s["batch_size"],
         "hparams": hp,
+        "recipe": recipe or s.get("recipe"),
         "train_s": round(t_train, 1),
         "predict_ms_per_image": round(1000 * t_pred / max(n_test, 1), 1),
         "table": format_markdown(report).split("\n", 4)[4],
@@ -135,14 +145,18 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--image-size", type=int, default=None, help="every method's resolution")
     ap.add_argument("--no-imagenet", action="store_true", help="padim/patchcore on the CutPaste backbone")
+    ap.add_argument("--backbone-from", default=None, help="padim/patchcore on this checkpoint's backbone")
+    ap.add_argument("--recipe", default=None, help="synth recipe of the methods that learn from defects")
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="extra hyper-parameters")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     extra = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.set)}
-    backbone_from = str(out / "cutpaste" / "model.pt") if args.no_imagenet else None
+    backbone_from = str(out / "cutpaste" / "model.pt") if args.no_imagenet else args.backbone_from
     for m in args.models:
-        r = run(m, args.data, out, args.epochs, backbone_from, args.workers, args.image_size, extra)
+        r = run(
+            m, args.data, out, args.epochs, backbone_from, args.workers, args.image_size, extra, args.recipe
+        )
         (out / f"{m}.json").write_text(json.dumps(r, indent=2))
         print(
             f"\n### {m}\n\nsettings: epochs {r['epochs']}, hparams {r['hparams']}; "

@@ -37,6 +37,12 @@ SMALL = {
     "dfr": {"epochs": 2},
     "mlf-sc": {"n_atoms": 16, "iterations": 2},
     "spade": {"top_k": 2},
+    "fcdd": {"width": 8},
+    "nsa": {"base_width": 4, "depth": 2},
+    "deep-svdd": {"widths": (4, 8), "rep_dim": 8},
+    "patch-svdd": {"dim": 8, "bank_size": 256},
+    "simsiam": {"proj_dim": 16, "bank_size": 256},
+    "simclr": {"proj_dim": 16, "bank_size": 256},
 }
 
 

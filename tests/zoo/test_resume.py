@@ -44,6 +44,12 @@ TINY: dict[str, dict] = {
     "fastflow": {"flow_steps": 2},
     "cflow": {"coupling_blocks": 2, "condition_dim": 8, "fibers_per_step": 16},
     "differnet": {"coupling_blocks": 2, "hidden": 16, "test_transforms": 1},
+    "fcdd": {"backbone": "mobilenetv3_small_050", "pretrained": False, "width": 2},
+    "nsa": {"base_width": 2, "depth": 2},
+    "deep-svdd": {"widths": (2, 2), "rep_dim": 4},
+    "patch-svdd": {"dim": 4, "bank_size": 32},
+    "simsiam": {"backbone": "mobilenetv3_small_050", "proj_dim": 4, "bank_size": 32},
+    "simclr": {"backbone": "mobilenetv3_small_050", "proj_dim": 4, "bank_size": 32},
 }
 GRADIENT = [n for n in MODELS.list() if MODELS.get(n).fit_mode in ("gradient", "both")]
 SEEDED = [n for n in MODELS.list() if "seed" in inspect.signature(MODELS.get(n)).parameters]
