@@ -96,3 +96,28 @@ def test_cli_reports_one_line_and_runs_nothing(data, tmp_path):
     )  # fmt: skip
     assert r.exit_code == 0, r.output
     assert "4 cells, 4 in this run" in r.output and "tiny--smai--cutpaste--s3" in r.output
+
+
+def test_folder_and_subset_datasets_are_written_once(mvtec_dir, data, tmp_path):
+    from adsynth.benchmark.runner import _import_datasets
+    from adsynth.data.reader import DatasetReader
+
+    raw = tiny_config(
+        data,
+        datasets={
+            "folder": {"folder": str(mvtec_dir), "import": {"size": 32}},
+            "sub": {"train": data, "subset": {"train": 3, "test_per_type": 1, "seed": 1}},
+        },
+    )
+    cfg = build_config(raw, out=tmp_path)
+    _import_datasets(cfg, log=lambda s: None)
+    imported = DatasetReader(tmp_path / "datasets" / "folder.h5")
+    assert imported.counts()[("test", "crack", 1)] == 2 and imported.shape[:2] == (32, 32)
+    sub = DatasetReader(tmp_path / "datasets" / "sub.h5")
+    assert sorted(sub.counts().items()) == [
+        (("test", "bright", 1), 1), (("test", "dark", 1), 1),
+        (("test", "good", 0), 1), (("train", "good", 0), 3),
+    ]  # fmt: skip
+    assert not list((tmp_path / "datasets").glob(".*"))  # no private temporary files left
+    with pytest.raises(ConfigError, match="unknown key 'sizes'"):
+        build_config(tiny_config(data, datasets={"f": {"folder": str(mvtec_dir), "import": {"sizes": 32}}}))

@@ -68,3 +68,30 @@ def test_written_files(tmp_path):
     assert len(table) == 1 + 6 and len(table[0]) == 3 + 2 * 3
     assert "synthetic defect types" in (tmp_path / "matrix/d_pixel_auroc.md").read_text()
     assert "0.800 ± 0.141" in (tmp_path / "matrix/d_pixel_auroc.md").read_text()
+
+
+def test_held_out_synthetic_test_set_gives_recipe_by_synthetic_type(tmp_path):
+    from bench_helpers import tiny_config, tiny_dataset
+
+    from adsynth.benchmark import build_config, run_benchmark
+    from adsynth.synth.engine import generate_dataset
+
+    data = tiny_dataset(tmp_path / "tiny.h5")
+    synth = tmp_path / "synth_test.h5"
+    generate_dataset("mixed", synth, input=data, split="test", source_split="train", per_image=2, seed=3)
+    raw = tiny_config(
+        data,
+        datasets={"synth": {"train": data, "test": str(synth)}},
+        models={"smai": {"hparams": {"base_width": 4}}},
+        recipes=["noise"],
+        seeds=[0],
+        matrix_metrics=["image_auroc"],
+    )
+    run_benchmark(build_config(raw, out=tmp_path / "b"), tmp_path / "b")
+    md = (tmp_path / "b" / "matrix" / "synth_image_auroc.md").read_text()
+    assert "synthetic defect types" in md
+    from adsynth.data.reader import DatasetReader
+
+    types = [t for t in dict.fromkeys(DatasetReader(synth, split="test").defect_types) if t != "good"]
+    header = next(line for line in md.splitlines() if line.startswith("| recipe |"))
+    assert all(t in header for t in types) and len(types) >= 2

@@ -154,3 +154,14 @@ def test_toy_run_matrix_shape_and_values(full_run):
     assert "real defect types" in md and "| cutpaste-scar |" in md
     summary = (out / "summary.md").read_text()
     assert "8 of 8 cells finished" in summary and "Ranking: tiny, pixel_auroc" in summary
+
+
+def test_minutes_budget_times_one_epoch_then_resumes(data, tmp_path):
+    raw = tiny_config(data, models={"smai": {"hparams": {"base_width": 4}}}, recipes=["noise"], seeds=[0])
+    raw["budget"] = {"minutes": 0.02}
+    cfg = build_config(raw, out=tmp_path)
+    run_benchmark(cfg, tmp_path)
+    rec = json.loads((tmp_path / "cells" / cfg.cells()[0].id / "cell.json").read_text())
+    epochs = [int(r["epoch"]) for r in _read(tmp_path / "cells" / cfg.cells()[0].id / "run" / "metrics.csv")]
+    assert rec["epochs"] >= 1 and max(epochs) == rec["epochs"]
+    assert rec["timings"]["train_s"] < 60

@@ -235,7 +235,8 @@ def _datasets(raw: Any, base: str, out: str | None) -> list[DatasetSpec]:
     for name, entry in raw.items():
         _label(name, "a dataset name")
         if isinstance(entry, str):
-            entry = {"train": entry}
+            is_dir = Path(_path(entry, base, f"dataset {name!r}")).is_dir()
+            entry = {"folder": entry} if is_dir else {"train": entry}
         if not isinstance(entry, dict):
             raise ConfigError(f"dataset {name!r}: expected a path or a mapping, got {entry!r}")
         _unknown(entry, DATASET_KEYS, f"dataset {name!r}")

@@ -95,17 +95,26 @@ def _prepare_out(cfg: BenchConfig, out: Path, cells: list[Cell], resume: bool, o
 
 
 def _import_datasets(cfg: BenchConfig, log: Callable[[str], None]) -> None:
+    """Import the folders and write the subsets of the config (once; shards may race for it)."""
     from adsynth.data.importers import import_dataset
 
     for d in cfg.datasets:
-        if d.folder and not Path(d.train).is_file():
-            Path(d.train).parent.mkdir(parents=True, exist_ok=True)
+        if Path(d.train).is_file() or not (d.folder or d.subset):
+            continue
+        Path(d.train).parent.mkdir(parents=True, exist_ok=True)
+        # Each process writes a private file and renames it only if none exists by then: shards that
+        # start together each make the same (seeded) file, and the first one in is used.
+        tmp = Path(d.train).with_name(f".{Path(d.train).stem}.{os.getpid()}.h5")
+        if d.folder:
             log(f"importing {d.folder} -> {d.train}")
-            import_dataset(d.folder, d.train, **d.import_args)
-        if d.subset and not Path(d.train).is_file():
-            Path(d.train).parent.mkdir(parents=True, exist_ok=True)
+            import_dataset(d.folder, tmp, overwrite=True, **d.import_args)
+        else:
             log(f"writing the subset {d.subset} of {d.source} -> {d.train}")
-            write_subset(d.source, d.train, d.split, **d.subset)
+            write_subset(d.source, tmp, d.split, **d.subset)
+        if Path(d.train).is_file():
+            tmp.unlink()
+        else:
+            os.replace(tmp, d.train)
 
 
 def write_subset(
@@ -129,7 +138,9 @@ def write_subset(
         pick_te += list(idx if test_per_type is None else np.sort(rng.permutation(idx)[:test_per_type]))
     h, w, c = tr.shape
     settings = {"subset_of": str(source), "train": len(pick_tr), "test_per_type": test_per_type, "seed": seed}
-    with DatasetWriter(out, height=h, width=w, channels=c, seed=seed, settings=settings) as wr:
+    with DatasetWriter(
+        out, height=h, width=w, channels=c, seed=seed, settings=settings, overwrite=True
+    ) as wr:
         for reader, picks, sp in ((tr, pick_tr, "train"), (te, sorted(pick_te), split)):
             for i in picks:
                 s = reader[int(i)]
