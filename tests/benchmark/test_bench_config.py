@@ -118,6 +118,12 @@ def test_folder_and_subset_datasets_are_written_once(mvtec_dir, data, tmp_path):
         (("test", "bright", 1), 1), (("test", "dark", 1), 1),
         (("test", "good", 0), 1), (("train", "good", 0), 3),
     ]  # fmt: skip
-    assert not list((tmp_path / "datasets").glob(".*"))  # no private temporary files left
+    assert not list((tmp_path / "datasets").glob(".*.h5"))  # no private temporary files left
+    made = (tmp_path / "datasets" / "sub.h5").stat().st_mtime_ns
+    _import_datasets(cfg, log=lambda s: None)  # made once
+    assert (tmp_path / "datasets" / "sub.h5").stat().st_mtime_ns == made
+    raw["datasets"]["sub"]["subset"]["train"] = 4  # a changed subset is made again
+    _import_datasets(build_config(raw, out=tmp_path), log=lambda s: None)
+    assert len(DatasetReader(tmp_path / "datasets" / "sub.h5", split="train")) == 4
     with pytest.raises(ConfigError, match="unknown key 'sizes'"):
         build_config(tiny_config(data, datasets={"f": {"folder": str(mvtec_dir), "import": {"sizes": 32}}}))

@@ -99,11 +99,20 @@ def _import_datasets(cfg: BenchConfig, log: Callable[[str], None]) -> None:
     from adsynth.data.importers import import_dataset
 
     for d in cfg.datasets:
-        if Path(d.train).is_file() or not (d.folder or d.subset):
+        if not (d.folder or d.subset):
+            continue
+        # what the file was made from, beside it: a changed subset or import is made again
+        spec = {"folder": d.folder, "import": d.import_args, "subset": d.subset, "source": d.source}
+        side = Path(d.train).with_name(f".{Path(d.train).name}.spec.json")
+        try:
+            same = json.loads(side.read_text()) == json.loads(json.dumps(spec))
+        except (OSError, ValueError):
+            same = False
+        if same and Path(d.train).is_file():
             continue
         Path(d.train).parent.mkdir(parents=True, exist_ok=True)
-        # Each process writes a private file and renames it only if none exists by then: shards that
-        # start together each make the same (seeded) file, and the first one in is used.
+        # Each process writes a private file, then renames it into place: shards that start together
+        # each write the same (seeded) file, and no reader ever sees a half-written one.
         tmp = Path(d.train).with_name(f".{Path(d.train).stem}.{os.getpid()}.h5")
         if d.folder:
             log(f"importing {d.folder} -> {d.train}")
@@ -111,10 +120,8 @@ def _import_datasets(cfg: BenchConfig, log: Callable[[str], None]) -> None:
         else:
             log(f"writing the subset {d.subset} of {d.source} -> {d.train}")
             write_subset(d.source, tmp, d.split, **d.subset)
-        if Path(d.train).is_file():
-            tmp.unlink()
-        else:
-            os.replace(tmp, d.train)
+        os.replace(tmp, d.train)
+        write_json(side, spec)
 
 
 def write_subset(
