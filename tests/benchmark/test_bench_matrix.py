@@ -95,3 +95,19 @@ def test_held_out_synthetic_test_set_gives_recipe_by_synthetic_type(tmp_path):
     types = [t for t in dict.fromkeys(DatasetReader(synth, split="test").defect_types) if t != "good"]
     header = next(line for line in md.splitlines() if line.startswith("| recipe |"))
     assert all(t in header for t in types) and len(types) >= 2
+
+
+def test_results_table_files(tmp_path):
+    from adsynth.benchmark.results import COLUMNS, read_results, write_results
+
+    rows = [dict.fromkeys(COLUMNS, "x") | {"value": v, "seed": i} for i, v in enumerate((0.5, None))]
+    written = write_results(tmp_path, rows, {"config_hash": "h"})
+    assert read_results(tmp_path / "results.json") == rows
+    table = list(csv.DictReader(io.StringIO((tmp_path / "results.csv").read_text())))
+    assert list(table[0]) == COLUMNS and [r["value"] for r in table] == ["0.5", ""]
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        assert len(written) == 2  # Parquet only with pyarrow
+        return
+    assert pq.read_table(tmp_path / "results.parquet").to_pylist() == rows
