@@ -149,11 +149,11 @@ def matrix_png(mats: dict[str, dict], title: str) -> bytes:
     first = next(iter(mats.values()), {"types": [], "recipes": []})
     w = 1.2 + 0.9 * len(first["types"])
     fig, axes = plt.subplots(1, n, figsize=(w * n, 1.0 + 0.45 * max(len(first["recipes"]), 1)), squeeze=False)
-    for ax, (model, m) in zip(axes[0], mats.items(), strict=False):
+    for k, (ax, (model, m)) in enumerate(zip(axes[0], mats.items(), strict=False)):
         a = np.array(m["mean"], dtype=float).reshape(len(m["recipes"]), len(m["types"]))
         im = ax.imshow(a, cmap="viridis", vmin=lo, vmax=hi if hi > lo else lo + 1e-6, aspect="auto")
         ax.set_xticks(range(len(m["types"])), m["types"], rotation=45, ha="right", fontsize=8)
-        ax.set_yticks(range(len(m["recipes"])), m["recipes"], fontsize=8)
+        ax.set_yticks(range(len(m["recipes"])), m["recipes"] if k == 0 else [], fontsize=8)
         ax.set_title(model, fontsize=9)
         for i in range(a.shape[0]):
             for j in range(a.shape[1]):
