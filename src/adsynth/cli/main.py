@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "backbones": "adsynth.cli.backbones_cmd:backbones",
     "demo": "adsynth.cli.demo_cmd:demo",
     "eval": "adsynth.cli.eval_cmd:eval_cmd",
+    "benchmark": "adsynth.cli.benchmark_cmd:benchmark",
 }
 
 
