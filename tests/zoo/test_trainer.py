@@ -300,8 +300,15 @@ def test_ddp_gloo_two_processes(data, tmp_path):
         "--set",
         "latent_dim=8",
     ]
+    # A session of its own: torchrun's cleanup signals its process group, which must not be pytest's.
     proc = subprocess.run(
-        cmd, capture_output=True, text=True, timeout=120, env=env, cwd=Path(__file__).resolve().parents[2]
+        cmd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+        start_new_session=True,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     # Rank 0 alone reports and writes: one summary line, one metrics row per log interval.
