@@ -24,13 +24,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from adsynth._validation import check_positive_int
-from adsynth.zoo.backbones import Backbone, create_backbone, resolve_backbone_name
 from adsynth.zoo.base import AnomalyModel
-from adsynth.zoo.bundled_weights import DEFAULT_BACKBONE
+from adsynth.zoo.components.features import FeatureModel
 
 
-class FrozenBackboneModel(AnomalyModel):
+class FrozenBackboneModel(FeatureModel):
     """An :class:`AnomalyModel` with a frozen pretrained feature extractor ``self.backbone``.
 
     Args:
@@ -54,7 +52,11 @@ class FrozenBackboneModel(AnomalyModel):
         feature_channels: channels of each requested level.
     """
 
-    needs_pretrained = True
+    # FeatureModel's metadata is that of the fit-only family; these methods train by gradient.
+    family = AnomalyModel.family
+    fit_mode = AnomalyModel.fit_mode
+    default_epochs = AnomalyModel.default_epochs
+    default_batch_size = AnomalyModel.default_batch_size
 
     def __init__(
         self,
@@ -69,39 +71,22 @@ class FrozenBackboneModel(AnomalyModel):
         cache_features: bool | None = None,
         **hparams: Any,
     ) -> None:
-        name = resolve_backbone_name(backbone, backbone_from, DEFAULT_BACKBONE)
-        layers = [check_positive_int(v, "layers[]") for v in layers]
-        body = create_backbone(
-            name, layers, pretrained=pretrained, weights=weights, backbone_from=backbone_from
-        )
         super().__init__(
             image_size,
             channels,
-            backbone=name,
+            backbone=backbone,
             layers=layers,
-            pretrained=bool(pretrained),
+            pretrained=pretrained,
             weights=weights,
             backbone_from=backbone_from,
+            weights_source=weights_source,
             **({} if cache_features is None else {"cache_features": bool(cache_features)}),
             **hparams,
         )
-        self.backbone: Backbone = body
-        self.backbone.requires_grad_(False)
         self.backbone.eval()
-        self.weights_source = weights_source or body.weights_source
-        self.feature_channels: list[int] = list(body.feature_info.channels())
-        self.feature_strides: list[int] = list(body.feature_info.reduction())
+        self.feature_channels: list[int] = list(self.backbone.feature_info.channels())
+        self.feature_strides: list[int] = list(self.backbone.feature_info.reduction())
         self._cache: dict[int, list[torch.Tensor]] = {}
-
-    def config(self) -> dict[str, Any]:
-        # The state_dict carries the backbone's weights: a rebuilt model needs no weights file.
-        return {
-            **super().config(),
-            "pretrained": False,
-            "weights": None,
-            "backbone_from": None,
-            "weights_source": self.weights_source,
-        }
 
     def train(self, mode: bool = True) -> FrozenBackboneModel:
         """Set the trainable parts' mode; the frozen backbone always stays in eval mode."""
