@@ -66,6 +66,9 @@ SETTINGS: dict[str, dict] = {
     "padim-som": {"epochs": 1, "batch_size": 16, "hparams": {}},
     "mlf-sc": {"epochs": 1, "batch_size": 16, "hparams": {}},
     "a-contrario": {"epochs": 1, "batch_size": 16, "hparams": {}},
+    "fyd": {"epochs": 1, "batch_size": 16, "hparams": {}},
+    "vt-adl": {"epochs": 4, "batch_size": 8, "hparams": {}},
+    "memseg": {"epochs": 3, "batch_size": 8, "hparams": {"widths": [32, 64, 128], "head_width": 16}},
 }
 
 

@@ -1,4 +1,4 @@
-"""More of the feature-embedding family (MemSeg, FYD, ...) learns the blob task.
+"""More of the feature-embedding family (MemSeg, FYD, VT-ADL) learns the blob task.
 
 Each method is trained through the trainer on the shared blob task (48 brick crops, 64 px, gray; 16
 normal and 16 blob test crops, ``zoo_helpers.blob_task``) on the bundled ImageNet EfficientNet-Lite0
@@ -23,6 +23,7 @@ CASES = {
     # measured 0.863 / 0.771 (5 epochs, ~20 s on one thread, most of it the synthesis).
     "memseg": (5, {"widths": [16, 32, 64], "head_width": 8, "memory_size": 8, "top_k": 20}, 0.75, 0.65),
     "fyd": (1, {}, 0.85, 0.8),
+    "vt-adl": (6, {"dim": 32, "depth": 1, "heads": 4, "latent_dim": 8, "components": 4}, 0.8, 0.75),
 }
 
 

@@ -37,6 +37,7 @@ SMALL = {
     "dfr": {"epochs": 2},
     "mlf-sc": {"n_atoms": 16, "iterations": 2},
     "spade": {"top_k": 2},
+    "vt-adl": {"dim": 16, "depth": 1, "heads": 2, "latent_dim": 4, "components": 2},
     "memseg": {"widths": [8, 8, 8], "head_width": 4, "memory_size": 2, "top_k": 4},
 }
 

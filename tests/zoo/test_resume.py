@@ -44,6 +44,7 @@ TINY: dict[str, dict] = {
     "fastflow": {"flow_steps": 2},
     "cflow": {"coupling_blocks": 2, "condition_dim": 8, "fibers_per_step": 16},
     "differnet": {"coupling_blocks": 2, "hidden": 16, "test_transforms": 1},
+    "vt-adl": {"dim": 8, "depth": 1, "heads": 2, "latent_dim": 2, "components": 2},
     "memseg": {"widths": [4, 4, 4], "head_width": 2, "memory_size": 2, "top_k": 4},
 }
 GRADIENT = [n for n in MODELS.list() if MODELS.get(n).fit_mode in ("gradient", "both")]
