@@ -73,6 +73,9 @@ SETTINGS: dict[str, dict] = {
     "patch-svdd": {"epochs": 10, "batch_size": 32, "lr": 1e-3, "hparams": {"bank_size": 16384}},
     "simsiam": {"epochs": 1, "batch_size": 16, "hparams": {"bank_size": 16384}},
     "simclr": {"epochs": 1, "batch_size": 16, "hparams": {"bank_size": 16384}},
+    "fyd": {"epochs": 1, "batch_size": 16, "hparams": {}},
+    "vt-adl": {"epochs": 4, "batch_size": 8, "hparams": {}},
+    "memseg": {"epochs": 3, "batch_size": 8, "hparams": {"widths": [32, 64, 128], "head_width": 16}},
 }
 
 
