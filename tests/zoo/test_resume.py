@@ -44,6 +44,7 @@ TINY: dict[str, dict] = {
     "fastflow": {"flow_steps": 2},
     "cflow": {"coupling_blocks": 2, "condition_dim": 8, "fibers_per_step": 16},
     "differnet": {"coupling_blocks": 2, "hidden": 16, "test_transforms": 1},
+    "csflow": {"coupling_blocks": 2, "hidden": 8, "kernel_sizes": [3, 3]},
 }
 GRADIENT = [n for n in MODELS.list() if MODELS.get(n).fit_mode in ("gradient", "both")]
 SEEDED = [n for n in MODELS.list() if "seed" in inspect.signature(MODELS.get(n)).parameters]
