@@ -45,6 +45,7 @@ TINY: dict[str, dict] = {
     "cflow": {"coupling_blocks": 2, "condition_dim": 8, "fibers_per_step": 16},
     "differnet": {"coupling_blocks": 2, "hidden": 16, "test_transforms": 1},
     "csflow": {"coupling_blocks": 2, "hidden": 8, "kernel_sizes": [3, 3]},
+    "uninformed-students": {"n_students": 2, "width": 4, "depth": 1},
 }
 GRADIENT = [n for n in MODELS.list() if MODELS.get(n).fit_mode in ("gradient", "both")]
 SEEDED = [n for n in MODELS.list() if "seed" in inspect.signature(MODELS.get(n)).parameters]
