@@ -61,6 +61,19 @@ SETTINGS: dict[str, dict] = {
     },
     # Random 90° rotations in training (no cache); one rotation at test (gradient maps are costly).
     "differnet": {"epochs": 1, "batch_size": 24, "hparams": {"test_transforms": 1}},
+    # More flows and distillation (docs/MODELS.md): narrowed subnets for the CPU budget.
+    "csflow": {
+        "epochs": 5,
+        "batch_size": 16,
+        "lr": 1e-3,
+        "hparams": {"cache_features": True, "hidden": 32},
+    },
+    "uninformed-students": {
+        "epochs": 2,
+        "batch_size": 16,
+        "lr": 1e-3,
+        "hparams": {"cache_features": True, "width": 32},
+    },
     "spade": {"epochs": 1, "batch_size": 16, "hparams": {}},
     "soe": {"epochs": 1, "batch_size": 16, "hparams": {}},
     "dfr": {"epochs": 1, "batch_size": 16, "hparams": {"epochs": 10, "lr": 1e-3, "batch_regions": 512}},

@@ -34,6 +34,8 @@ SMALL = {
     "fastflow": {"flow_steps": 2},
     "cflow": {"coupling_blocks": 2, "condition_dim": 16, "fibers_per_step": 64},
     "differnet": {"coupling_blocks": 2, "hidden": 32, "test_transforms": 2},
+    "csflow": {"coupling_blocks": 2, "hidden": 16, "kernel_sizes": [3, 5]},
+    "uninformed-students": {"n_students": 2, "width": 8, "depth": 1},
     "dfr": {"epochs": 2},
     "mlf-sc": {"n_atoms": 16, "iterations": 2},
     "spade": {"top_k": 2},

@@ -52,6 +52,8 @@ TINY: dict[str, dict] = {
     "simclr": {"backbone": "mobilenetv3_small_050", "proj_dim": 4, "bank_size": 32},
     "vt-adl": {"dim": 8, "depth": 1, "heads": 2, "latent_dim": 2, "components": 2},
     "memseg": {"widths": [4, 4, 4], "head_width": 2, "memory_size": 2, "top_k": 4},
+    "csflow": {"coupling_blocks": 2, "hidden": 8, "kernel_sizes": [3, 3]},
+    "uninformed-students": {"n_students": 2, "width": 4, "depth": 1},
 }
 GRADIENT = [n for n in MODELS.list() if MODELS.get(n).fit_mode in ("gradient", "both")]
 SEEDED = [n for n in MODELS.list() if "seed" in inspect.signature(MODELS.get(n)).parameters]
