@@ -231,16 +231,17 @@ def calibrate_checkpoint(
     from adsynth.data.reader import DatasetReader
     from adsynth.errors import DataError
     from adsynth.evaluate.thresholds import calibrate
-    from adsynth.zoo.checkpoint import read_checkpoint, save_checkpoint
+    from adsynth.zoo.checkpoint import model_from_checkpoint, read_checkpoint, save_checkpoint
     from adsynth.zoo.predict import predict_dataset
 
-    ckpt = read_checkpoint(checkpoint)  # fail before predicting
+    ckpt = read_checkpoint(checkpoint)  # read once: the model to predict with and the file to update
+    model = model_from_checkpoint(ckpt, str(checkpoint))
     ds = DatasetReader(data, split=split)
     if len(ds) == 0:
         raise DataError(f"{data}: no samples in split {split!r} (choose another with --split)")
     with tempfile.TemporaryDirectory(prefix="adsynth-calibrate-") as tmp:
         maps_file = Path(tmp) / "maps.h5"
-        predict_dataset(checkpoint, data, maps_file, split=split, batch_size=batch_size, device=device)
+        predict_dataset(model, data, maps_file, split=split, batch_size=batch_size, device=device)
         with read_maps(maps_file, names=ds.names) as ms:
             pairs = [ms[name] for name in ds.names]
     maps = [m for m, _ in pairs]

@@ -170,20 +170,18 @@ def infer_photos(
         raise OutputExistsError(f"{results} exists (pass --overwrite to replace it, --resume to continue)")
     from adsynth.zoo.export import is_exported, load_exported
 
-    if is_exported(checkpoint):  # an ONNX / OpenVINO export: thresholds from its metadata
+    if is_exported(checkpoint):  # an ONNX / OpenVINO export (CPU runtime): thresholds from its metadata
         model: Any = load_exported(checkpoint)
-        stored = model.thresholds
+        stored, dev = model.thresholds, torch.device("cpu")
     else:
         ckpt = read_checkpoint(checkpoint)
-        stored = ckpt.get("thresholds") or {}
+        stored, dev = ckpt.get("thresholds") or {}, resolve_device(device)
+        model = model_from_checkpoint(ckpt, str(checkpoint)).to(dev).eval()
     t_img = image_threshold if image_threshold is not None else stored.get("image")
     t_pix = pixel_threshold if pixel_threshold is not None else stored.get("pixel")
     items = list_inputs(inputs)
     if not items:
         raise DataError(f"{inputs}: no images")
-    dev = resolve_device(device) if not is_exported(checkpoint) else torch.device("cpu")
-    if not is_exported(checkpoint):
-        model = model_from_checkpoint(ckpt, str(checkpoint)).to(dev).eval()
     with remove_on_failure(out, keep_if=(RESULTS_FILE,)):
         if overwrite and out.is_dir():
             for name in (RESULTS_FILE, REGIONS_FILE):
