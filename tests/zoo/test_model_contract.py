@@ -36,6 +36,8 @@ SMALL = {
     "differnet": {"coupling_blocks": 2, "hidden": 32, "test_transforms": 2},
     "csflow": {"coupling_blocks": 2, "hidden": 16, "kernel_sizes": [3, 5]},
     "uninformed-students": {"n_students": 2, "width": 8, "depth": 1},
+    "mkd": {"width": 8},
+    "favae": {"width": 8, "latent_dim": 16},
     "dfr": {"epochs": 2},
     "mlf-sc": {"n_atoms": 16, "iterations": 2},
     "spade": {"top_k": 2},

@@ -167,7 +167,7 @@ class FAVAE(FrozenBackboneModel):
         weights_source: str | None = None,
         cache_features: bool = False,
     ) -> None:
-        if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 32 or image_size % 16:
+        if check_positive_int(image_size, "image_size") < 32 or image_size % 16:
             raise ConfigError(f"expected `image_size` to be a multiple of 16 >= 32, got {image_size!r}")
         super().__init__(
             image_size,
