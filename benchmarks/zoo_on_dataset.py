@@ -76,7 +76,7 @@ SETTINGS: dict[str, dict] = {
     },
     # Knowledge distillation on the bundled backbone (docs/MODELS.md, "MKD" and "FAVAE"): the source
     # features are cached; FAVAE's VAE is narrowed to a quarter of the reference code's width.
-    "mkd": {"epochs": 10, "batch_size": 16, "lr": 1e-3, "hparams": {"cache_features": True}},
+    "mkd": {"epochs": 20, "batch_size": 16, "lr": 1e-3, "hparams": {"cache_features": True}},
     "favae": {
         "epochs": 10,
         "batch_size": 16,

@@ -81,6 +81,24 @@ def test_mkd_batched_gradient_maps_equal_per_image_maps():
     torch.testing.assert_close(both.score, expected)
 
 
+def test_mkd_discrepancy_map_is_the_per_position_loss_with_the_same_score():
+    torch.manual_seed(0)
+    kw = {"image_size": 64, "channels": 1, "width": 4, "sigma": 0.0, "opening": False, "lamda": 0.25}
+    grad = create_model("mkd", **kw).eval()
+    disc = create_model("mkd", **kw, anomaly_map="discrepancy").eval()
+    disc.load_state_dict(grad.state_dict())
+    x = torch.rand(2, 1, 64, 64)
+    with torch.inference_mode():
+        pg, pd = grad.predict(x), disc.predict(x)
+    torch.testing.assert_close(pg.score, pd.score)
+    src, pred = disc.features(x)[-3:], disc(x)[-3:]
+    expected = torch.zeros(2, 64, 64)
+    for p, t in zip(pred, src, strict=True):
+        e = 1 - torch.nn.functional.cosine_similarity(p, t, dim=1) + 0.25 * (p - t).pow(2).mean(1)
+        expected += torch.nn.functional.interpolate(e[:, None], size=(64, 64), mode="bilinear")[:, 0]
+    torch.testing.assert_close(pd.anomaly_map, expected.detach())
+
+
 def test_grey_opening_equals_opencv_binary_opening_at_every_threshold():
     import cv2
 
@@ -152,6 +170,7 @@ def test_favae_taps_match_the_teacher_and_the_map_adds_its_terms():
         ("mkd", {"lamda": -1}, "lamda"),
         ("mkd", {"score_levels": 5}, "score_levels"),
         ("mkd", {"width": 0}, "width"),
+        ("mkd", {"anomaly_map": "grad"}, "anomaly_map"),
         ("favae", {"image_size": 40}, "image_size"),
         ("favae", {"layers": (2, 3, 4)}, "layers"),
         ("favae", {"kld_weight": -0.1}, "kld_weight"),

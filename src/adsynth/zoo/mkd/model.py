@@ -8,7 +8,9 @@ between the whole flattened maps (:func:`~adsynth.zoo.components.cloner.value_di
 Image score: the same loss over the deepest ``score_levels`` levels (the code trains on four VGG levels
 and scores with the deepest three). Map: the gradient of that loss with respect to the input pixels,
 absolute and summed over channels, Gaussian-blurred (σ = 4 px) and then opened with the 3×3 cross (the
-code opens each thresholded map with it before counting pixels).
+code opens each thresholded map with it before counting pixels). ``anomaly_map="discrepancy"`` maps the
+loss itself instead: per level and position ``(1 − cos_c(ŝ, s)) + λ·mean_c (ŝ − s)²``, upsampled
+bilinearly, summed over the same levels and blurred (not in the paper; see the README for why).
 """
 
 from __future__ import annotations
@@ -16,13 +18,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+from torch.nn import functional as F
 
-from adsynth._validation import check_positive_int, check_range
+from adsynth._validation import check_choice, check_positive_int, check_range
 from adsynth.errors import ConfigError
 from adsynth.zoo.base import Prediction, register_model
 from adsynth.zoo.components.blur import gaussian_blur2d
 from adsynth.zoo.components.cloner import ClonerNet, grey_opening, input_gradient_map, value_direction_loss
-from adsynth.zoo.components.distillation import FrozenBackboneModel
+from adsynth.zoo.components.distillation import FrozenBackboneModel, combine_maps
 
 
 @register_model("mkd")
@@ -40,6 +43,8 @@ class MKD(FrozenBackboneModel):
         width: channels of the cloner's inner convs (16, the code's smaller cloner).
         sigma: Gaussian blur of the gradient map in pixels (4).
         opening: open the blurred map with the 3×3 cross (True).
+        anomaly_map: ``"gradient"`` (the paper's input-gradient map) or ``"discrepancy"`` (the
+            per-position loss; no backward pass).
         cache_features: reuse each training image's source features across epochs.
 
     Example:
@@ -70,6 +75,7 @@ class MKD(FrozenBackboneModel):
         width: int = 16,
         sigma: float = 4.0,
         opening: bool = True,
+        anomaly_map: str = "gradient",
         weights_source: str | None = None,
         cache_features: bool = False,
     ) -> None:
@@ -88,6 +94,7 @@ class MKD(FrozenBackboneModel):
             width=check_positive_int(width, "width"),
             sigma=check_range(sigma, 0.0, 1e3, "sigma"),
             opening=bool(opening),
+            anomaly_map=check_choice(anomaly_map, ("gradient", "discrepancy"), "anomaly_map"),
         )
         if score_levels > len(self.feature_channels):
             raise ConfigError(
@@ -121,9 +128,28 @@ class MKD(FrozenBackboneModel):
         source = [f.float() for f in self.backbone(images)][-k:]
         return value_direction_loss(self.cloner(images)[-k:], source, self._hparams["lamda"])
 
+    @torch.no_grad()
+    def discrepancy(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(per-image loss, B×H×W per-position loss of the score levels summed, unsmoothed)."""
+        k, lam = self._hparams["score_levels"], self._hparams["lamda"]
+        source = self.features(images)[-k:]
+        pred = [
+            p if p.shape[-2:] == t.shape[-2:] else F.interpolate(p, size=t.shape[-2:], mode="bilinear")
+            for p, t in zip(self.cloner(images)[-k:], source, strict=True)
+        ]
+        maps = [
+            1.0 - F.cosine_similarity(p.float(), t, dim=1) + lam * (p.float() - t).pow(2).mean(1)
+            for p, t in zip(pred, source, strict=True)
+        ]
+        amap = combine_maps(maps, tuple(images.shape[-2:]), "sum")
+        return value_direction_loss(pred, source, lam), amap
+
     def predict(self, images: torch.Tensor) -> Prediction:
-        score, grad = input_gradient_map(self.score_loss, images)
-        amap = gaussian_blur2d(grad, self._hparams["sigma"])
+        if self._hparams["anomaly_map"] == "discrepancy":
+            score, raw = self.discrepancy(images)
+        else:
+            score, raw = input_gradient_map(self.score_loss, images)
+        amap = gaussian_blur2d(raw, self._hparams["sigma"])
         if self._hparams["opening"]:
             amap = grey_opening(amap)
         return Prediction(anomaly_map=amap.float(), score=score.float())
