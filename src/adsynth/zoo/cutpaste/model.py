@@ -108,7 +108,6 @@ class CutPaste(AnomalyModel):
 
     family = "self-supervised"
     paper = "Li et al., CutPaste: Self-Supervised Learning for Anomaly Detection and Localization, CVPR 2021"
-    needs_pretrained = False
     fit_mode = "both"
     uses_synthetic = True
     default_recipe = "cutpaste-3way"

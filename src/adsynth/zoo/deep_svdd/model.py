@@ -66,8 +66,6 @@ class DeepSVDD(AnomalyModel):
 
     family = "one-class"
     paper = "Ruff et al., Deep One-Class Classification, ICML 2018"
-    needs_pretrained = False
-    fit_mode = "gradient"
     default_epochs = 150
     default_batch_size = 200
     default_lr = 1e-4

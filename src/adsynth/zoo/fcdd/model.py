@@ -51,7 +51,6 @@ class FCDD(AnomalyModel):
     family = "one-class"
     paper = "Liznerski et al., Explainable Deep One-Class Classification, ICLR 2021"
     needs_pretrained = True
-    fit_mode = "gradient"
     uses_synthetic = True
     default_recipe = "noise"
     default_epochs = 200

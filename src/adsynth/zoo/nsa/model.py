@@ -44,8 +44,6 @@ class NSA(AnomalyModel):
 
     family = "self-supervised"
     paper = "Schlüter et al., Natural Synthetic Anomalies for Self-Supervised Anomaly Detection, ECCV 2022"
-    needs_pretrained = False
-    fit_mode = "gradient"
     uses_synthetic = True
     default_recipe = "poisson"
     default_epochs = 320

@@ -79,7 +79,6 @@ class PatchSVDD(AnomalyModel):
 
     family = "self-supervised"
     paper = "Yi & Yoon, Patch SVDD: Patch-level SVDD for Anomaly Detection and Segmentation, ACCV 2020"
-    needs_pretrained = False
     fit_mode = "both"
     default_epochs = 300
     default_batch_size = 64
