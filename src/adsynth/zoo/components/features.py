@@ -65,6 +65,7 @@ class FeatureModel(AnomalyModel):
         module = create_backbone(
             name, layers, pretrained=pretrained, weights=weights, backbone_from=backbone_from
         )
+        hparams = self.derive_hparams(list(module.feature_info.channels()), layers, hparams)
         super().__init__(
             image_size,
             channels,
@@ -78,6 +79,11 @@ class FeatureModel(AnomalyModel):
         self.backbone = module
         self.backbone.requires_grad_(False)
         self.weights_source = weights_source or module.weights_source
+
+    def derive_hparams(self, channels: list[int], layers: list[int], hparams: dict[str, Any]) -> dict:
+        """Hook: complete or check hyper-parameters that depend on the backbone's level ``channels``
+        (e.g. a default dimension); runs before the module is initialised, so it must not set attributes."""
+        return hparams
 
     @property
     def level_channels(self) -> list[int]:

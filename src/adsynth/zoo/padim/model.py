@@ -16,11 +16,9 @@ from torch.nn import functional as F
 
 from adsynth._validation import check_positive_int, check_range
 from adsynth.errors import ConfigError
-from adsynth.zoo.backbones import create_backbone, resize_lazy_buffers, resolve_backbone_name
-from adsynth.zoo.base import AnomalyModel, Prediction, register_model
-from adsynth.zoo.bundled_weights import DEFAULT_BACKBONE
+from adsynth.zoo.base import Prediction, register_model
 from adsynth.zoo.components.blur import gaussian_blur2d
-from adsynth.zoo.components.features import GaussianAccumulator, concat_levels, mahalanobis
+from adsynth.zoo.components.features import FeatureModel, GaussianAccumulator, concat_levels, mahalanobis
 
 
 def default_feature_count(total: int) -> int:
@@ -29,7 +27,7 @@ def default_feature_count(total: int) -> int:
 
 
 @register_model("padim")
-class PaDiM(AnomalyModel):
+class PaDiM(FeatureModel):
     """PaDiM: per-position multivariate Gaussians of pretrained CNN features.
 
     Args:
@@ -47,12 +45,8 @@ class PaDiM(AnomalyModel):
         seed: seed of the random channel subset.
     """
 
-    family = "feature-embedding"
     paper = "Defard et al., PaDiM: a Patch Distribution Modeling Framework, ICPR Workshops 2021"
-    needs_pretrained = True
-    fit_mode = "fit"
-    default_epochs = 1
-    default_batch_size = 8
+    lazy_buffers = ("mean", "inv_cov")
 
     def __init__(
         self,
@@ -69,35 +63,21 @@ class PaDiM(AnomalyModel):
         seed: int = 0,
         weights_source: str | None = None,
     ) -> None:
-        name = resolve_backbone_name(backbone, backbone_from, DEFAULT_BACKBONE)
-        layers = [check_positive_int(v, "layers[]") for v in layers]
-        backbone_module = create_backbone(
-            name, layers, pretrained=pretrained, weights=weights, backbone_from=backbone_from
-        )
-        total = sum(backbone_module.feature_info.channels())
-        d = (
-            default_feature_count(total)
-            if n_features is None
-            else check_positive_int(n_features, "n_features")
-        )
-        if d > total:
-            raise ConfigError(f"expected `n_features` <= {total} (channels of layers {layers}), got {d}")
         super().__init__(
             image_size,
             channels,
-            backbone=name,
+            backbone=backbone,
             layers=layers,
-            pretrained=bool(pretrained),
+            pretrained=pretrained,
             weights=weights,
             backbone_from=backbone_from,
-            n_features=d,
+            weights_source=weights_source,
+            n_features=n_features,
             eps=check_range(eps, 0.0, 1e6, "eps"),
             sigma=check_range(sigma, 0.0, 1e3, "sigma"),
             seed=int(seed),
         )
-        self.backbone = backbone_module
-        self.backbone.requires_grad_(False)
-        self.weights_source = weights_source or self.backbone.weights_source
+        total, d = sum(self.level_channels), self._hparams["n_features"]
         gen = torch.Generator().manual_seed(int(seed))
         self.register_buffer("channel_idx", torch.randperm(total, generator=gen)[:d].sort().values)
         # Fitted statistics, sized by fit_end() or by the loaded state_dict: mean h×w×d, inv_cov h×w×d×d.
@@ -105,31 +85,23 @@ class PaDiM(AnomalyModel):
         self.register_buffer("inv_cov", torch.empty(0, 0, d, d))
         self._reset_sums()
 
+    def derive_hparams(self, channels: list[int], layers: list[int], hparams: dict[str, Any]) -> dict:
+        total = sum(channels)
+        n = hparams["n_features"]
+        d = default_feature_count(total) if n is None else check_positive_int(n, "n_features")
+        if d > total:
+            raise ConfigError(f"expected `n_features` <= {total} (channels of layers {layers}), got {d}")
+        return {**hparams, "n_features": d}
+
     def _reset_sums(self) -> None:
         self._acc = GaussianAccumulator("padim")
         self._grid: tuple[int, int] | None = None
-
-    def config(self) -> dict[str, Any]:
-        # The state_dict carries the backbone weights (see PatchCore.config).
-        return {
-            **super().config(),
-            "pretrained": False,
-            "weights": None,
-            "backbone_from": None,
-            "weights_source": self.weights_source,
-        }
-
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        resize_lazy_buffers(self, state_dict, prefix, ("mean", "inv_cov"))
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     # ------------------------------------------------------------------ features
     @torch.no_grad()
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         """B×h×w×d embeddings at the first layer's resolution (the random channel subset)."""
-        self.check_images(images, self.channels)
-        self.backbone.eval()
-        x = concat_levels(self.backbone(images))  # nearest: PaDiM's embedding_concat
+        x = concat_levels(self.levels(images))  # nearest: PaDiM's embedding_concat
         x = x.index_select(1, self.channel_idx.to(x.device))
         return x.permute(0, 2, 3, 1).contiguous()
 

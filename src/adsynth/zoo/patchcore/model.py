@@ -17,16 +17,15 @@ from torch.nn import functional as F
 
 from adsynth._validation import check_positive_int, check_range
 from adsynth.errors import ConfigError
-from adsynth.zoo.backbones import create_backbone, resize_lazy_buffers, resolve_backbone_name
-from adsynth.zoo.base import AnomalyModel, Prediction, register_model
-from adsynth.zoo.bundled_weights import DEFAULT_BACKBONE
+from adsynth.zoo.base import Prediction, register_model
 from adsynth.zoo.components.blur import gaussian_blur2d
+from adsynth.zoo.components.features import FeatureModel
 from adsynth.zoo.components.pooling import pool_last_axis
 from adsynth.zoo.coreset import greedy_coreset, nearest_distances
 
 
 @register_model("patchcore")
-class PatchCore(AnomalyModel):
+class PatchCore(FeatureModel):
     """PatchCore: nearest-neighbour distance to a coreset of normal patch features.
 
     Args:
@@ -54,10 +53,7 @@ class PatchCore(AnomalyModel):
 
     family = "memory"
     paper = "Roth et al., Towards Total Recall in Industrial Anomaly Detection, CVPR 2022"
-    needs_pretrained = True
-    fit_mode = "fit"
-    default_epochs = 1
-    default_batch_size = 8
+    lazy_buffers = ("memory_bank",)
 
     def __init__(
         self,
@@ -79,25 +75,18 @@ class PatchCore(AnomalyModel):
         seed: int = 0,
         weights_source: str | None = None,
     ) -> None:
-        name = resolve_backbone_name(backbone, backbone_from, DEFAULT_BACKBONE)
-        layers = [check_positive_int(v, "layers[]") for v in layers]
         if score not in ("max", "reweight"):
             raise ConfigError(f"expected `score` to be 'max' or 'reweight', got {score!r}")
-        backbone_module = create_backbone(
-            name, layers, pretrained=pretrained, weights=weights, backbone_from=backbone_from
-        )
-        if embed_dim is None:
-            # The paper's 1024 for WRN-50 (512 + 1024 channels); never more than the layers provide.
-            embed_dim = min(1024, sum(backbone_module.feature_info.channels()))
         super().__init__(
             image_size,
             channels,
-            backbone=name,
+            backbone=backbone,
             layers=layers,
-            pretrained=bool(pretrained),
+            pretrained=pretrained,
             weights=weights,
             backbone_from=backbone_from,
-            embed_dim=check_positive_int(embed_dim, "embed_dim"),
+            weights_source=weights_source,
+            embed_dim=embed_dim,
             patch_size=check_positive_int(patch_size, "patch_size"),
             coreset_ratio=check_range(coreset_ratio, 1e-6, 1.0, "coreset_ratio"),
             projection_dim=check_positive_int(projection_dim, "projection_dim"),
@@ -107,34 +96,21 @@ class PatchCore(AnomalyModel):
             sigma=check_range(sigma, 0.0, 1e3, "sigma"),
             seed=int(seed),
         )
-        self.backbone = backbone_module
-        self.backbone.requires_grad_(False)
-        self.weights_source = weights_source or self.backbone.weights_source
+        embed_dim = self._hparams["embed_dim"]
         self.register_buffer("memory_bank", torch.empty(0, embed_dim))
         self._train_features: list[torch.Tensor] = []
 
-    def config(self) -> dict[str, Any]:
-        # The state_dict carries the backbone weights, so a model rebuilt from its config must not look for
-        # them again (the cache or file may be absent where the checkpoint is used); keep their provenance.
-        return {
-            **super().config(),
-            "pretrained": False,
-            "weights": None,
-            "backbone_from": None,
-            "weights_source": self.weights_source,
-        }
-
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        resize_lazy_buffers(self, state_dict, prefix, ("memory_bank",))
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+    def derive_hparams(self, channels: list[int], layers: list[int], hparams: dict[str, Any]) -> dict:
+        # The paper's 1024 for WRN-50 (512 + 1024 channels); never more than the layers provide.
+        dim = hparams["embed_dim"]
+        dim = min(1024, sum(channels)) if dim is None else check_positive_int(dim, "embed_dim")
+        return {**hparams, "embed_dim": dim}
 
     # ------------------------------------------------------------------ features
     @torch.no_grad()
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         """Locally aware patch features: B×h×w×D at the resolution of the first used layer."""
-        self.check_images(images, self.channels)
-        self.backbone.eval()
-        feats = self.backbone(images)
+        feats = self.levels(images)
         size = feats[0].shape[-2:]
         hp = self._hparams
         dim = hp["embed_dim"]
