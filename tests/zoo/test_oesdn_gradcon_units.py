@@ -133,8 +133,9 @@ def test_gram_and_style_loss_match_a_hand_computation():
     a = torch.tensor([[1.0, 0.0], [0.0, 2.0]]).view(1, 2, 1, 2)  # channels (1, 0) and (0, 2)
     b = torch.tensor([[1.0, 0.0], [0.0, 1.0]]).view(1, 2, 1, 2)
     assert gram_matrix(a)[0].tolist() == [[0.25, 0.0], [0.0, 1.0]]  # F Fᵀ / (C·H·W = 4)
-    # G(b) = diag(0.25, 0.25): ||G(a) − G(b)||² = 0.75² = 0.5625, ||G(b)||² = 0.125.
-    assert float(style_loss([a], [b])) == pytest.approx(0.5625 / 0.125)
+    # G(b) = diag(0.25, 0.25): ||G(a) − G(b)||² = 0.75² = 0.5625; ||G(a)||² + ||G(b)||² = 1.0625 + 0.125.
+    assert float(style_loss([a], [b])) == pytest.approx(0.5625 / 1.1875)
+    assert float(style_loss([a], [-a])) <= 2.0
 
 
 def test_style_loss_ignores_where_a_pattern_is():
