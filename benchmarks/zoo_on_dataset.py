@@ -98,6 +98,8 @@ SETTINGS: dict[str, dict] = {
     "fyd": {"epochs": 1, "batch_size": 16, "hparams": {}},
     "vt-adl": {"epochs": 4, "batch_size": 8, "hparams": {}},
     "memseg": {"epochs": 3, "batch_size": 8, "hparams": {"widths": [32, 64, 128], "head_width": 16}},
+    "gradcon": {"epochs": 25, "batch_size": 32, "hparams": {"widths": [32, 32, 64, 64, 64]}},
+    "oe-sdn": {"epochs": 4, "batch_size": 16, "lr": 1e-3, "hparams": {"student_width": 8}},
 }
 
 

@@ -56,6 +56,8 @@ TINY: dict[str, dict] = {
     "uninformed-students": {"n_students": 2, "width": 4, "depth": 1},
     "mkd": {"width": 4},
     "favae": {"width": 4, "latent_dim": 4},
+    "gradcon": {"widths": [2, 2]},
+    "oe-sdn": {"latent_dim": 2, "student_width": 2, "student_depth": 1},
 }
 GRADIENT = [n for n in MODELS.list() if MODELS.get(n).fit_mode in ("gradient", "both")]
 SEEDED = [n for n in MODELS.list() if "seed" in inspect.signature(MODELS.get(n)).parameters]

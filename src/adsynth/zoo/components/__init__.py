@@ -23,6 +23,8 @@ Modules:
     flows: FrEIA ``AllInOneBlock`` flows with seeded permutations (``build_flow``), subnets, float32
         flow evaluation, Gaussian log-likelihood, CFLOW's positional encoding (fastflow, cflow,
         differnet).
+    gradients: GradCon's cosine ``gradient_constraint_loss``, ``RunningGradients`` (running mean of
+        training gradients, as buffers) and batched ``per_sample_gradients`` (``torch.func``).
     losses: SSIM (``ssim``, ``ssim_map``, ``ssim_loss``), ``focal_loss``, ``reconstruction_loss``.
     maps: anomaly maps and image scores of the reconstruction methods (``reconstruction_map``,
         ``residual_map``, ``smoothed_map``, ``image_scores``, ``max_of_smoothed``) and
