@@ -89,6 +89,9 @@ SETTINGS: dict[str, dict] = {
     "fyd": {"epochs": 1, "batch_size": 16, "hparams": {}},
     "vt-adl": {"epochs": 4, "batch_size": 8, "hparams": {}},
     "memseg": {"epochs": 3, "batch_size": 8, "hparams": {"widths": [32, 64, 128], "head_width": 16}},
+    # Self-supervised restoration proxy tasks (docs/MODELS.md): narrowed U-Nets for the CPU budget.
+    "arnet": {"epochs": 6, "batch_size": 16, "hparams": {"base_width": 16}},
+    "split-brain": {"epochs": 4, "batch_size": 16, "hparams": {"base_width": 16}},
 }
 
 

@@ -47,6 +47,8 @@ SMALL = {
     "simclr": {"proj_dim": 16, "bank_size": 256},
     "vt-adl": {"dim": 16, "depth": 1, "heads": 2, "latent_dim": 4, "components": 2},
     "memseg": {"widths": [8, 8, 8], "head_width": 4, "memory_size": 2, "top_k": 4},
+    "arnet": {"base_width": 4, "depth": 2},
+    "split-brain": {"base_width": 4, "depth": 2},
 }
 
 

@@ -54,6 +54,8 @@ TINY: dict[str, dict] = {
     "memseg": {"widths": [4, 4, 4], "head_width": 2, "memory_size": 2, "top_k": 4},
     "csflow": {"coupling_blocks": 2, "hidden": 8, "kernel_sizes": [3, 3]},
     "uninformed-students": {"n_students": 2, "width": 4, "depth": 1},
+    "arnet": {"base_width": 2, "depth": 2},
+    "split-brain": {"base_width": 2, "depth": 2},
 }
 GRADIENT = [n for n in MODELS.list() if MODELS.get(n).fit_mode in ("gradient", "both")]
 SEEDED = [n for n in MODELS.list() if "seed" in inspect.signature(MODELS.get(n)).parameters]
