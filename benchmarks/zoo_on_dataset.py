@@ -100,6 +100,10 @@ SETTINGS: dict[str, dict] = {
     "memseg": {"epochs": 3, "batch_size": 8, "hparams": {"widths": [32, 64, 128], "head_width": 16}},
     "gradcon": {"epochs": 25, "batch_size": 32, "hparams": {"widths": [32, 32, 64, 64, 64]}},
     "oe-sdn": {"epochs": 4, "batch_size": 16, "lr": 1e-3, "hparams": {"student_width": 8}},
+    # Self-supervised restoration proxy tasks (docs/MODELS.md): narrowed U-Nets for the CPU budget.
+    # arnet: the paper's image score (mean of the map), as in the measured run.
+    "arnet": {"epochs": 6, "batch_size": 16, "hparams": {"base_width": 16, "score": "mean"}},
+    "split-brain": {"epochs": 4, "batch_size": 16, "hparams": {"base_width": 16}},
 }
 
 

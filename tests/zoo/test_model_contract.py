@@ -51,6 +51,8 @@ SMALL = {
     "memseg": {"widths": [8, 8, 8], "head_width": 4, "memory_size": 2, "top_k": 4},
     "gradcon": {"widths": [4, 4, 8]},
     "oe-sdn": {"latent_dim": 8, "student_width": 4, "student_depth": 2},
+    "arnet": {"base_width": 4, "depth": 2},
+    "split-brain": {"base_width": 4, "depth": 2},
 }
 
 

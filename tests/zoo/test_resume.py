@@ -58,6 +58,8 @@ TINY: dict[str, dict] = {
     "favae": {"width": 4, "latent_dim": 4},
     "gradcon": {"widths": [2, 2]},
     "oe-sdn": {"latent_dim": 2, "student_width": 2, "student_depth": 1},
+    "arnet": {"base_width": 2, "depth": 2},
+    "split-brain": {"base_width": 2, "depth": 2},
 }
 GRADIENT = [n for n in MODELS.list() if MODELS.get(n).fit_mode in ("gradient", "both")]
 SEEDED = [n for n in MODELS.list() if "seed" in inspect.signature(MODELS.get(n)).parameters]

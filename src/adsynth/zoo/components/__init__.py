@@ -31,6 +31,8 @@ Modules:
         ``check_map_options``.
     memory: MemAE's ``MemoryModule`` with ``hard_shrink`` and ``addressing_entropy``.
     msgms: multi-scale gradient magnitude similarity, ``msgms_loss`` / ``msgms_map`` (RIAD, InTra).
+    restoration: attribute erasure and splits of the restoration proxy tasks (``to_gray``,
+        ``rotate_each``, ``rgb_to_lab``, ``checkerboard``, ``masked_mse``; arnet, split-brain).
     unet: the inpainting ``UNet`` and ``check_unet_size`` (RIAD, SMAI).
 
 The channel check that every method shares is :attr:`adsynth.zoo.base.AnomalyModel.supported_channels`.
