@@ -47,6 +47,8 @@ SMALL = {
     "simclr": {"proj_dim": 16, "bank_size": 256},
     "vt-adl": {"dim": 16, "depth": 1, "heads": 2, "latent_dim": 4, "components": 2},
     "memseg": {"widths": [8, 8, 8], "head_width": 4, "memory_size": 2, "top_k": 4},
+    "cpc": {"patch_size": 16, "widths": [4, 8], "dim": 8, "negatives": 32, "bank_size": 64},
+    "loss-profile": {"widths": [4, 8], "latent": 4, "snapshots": 2},
 }
 
 

@@ -54,6 +54,9 @@ TINY: dict[str, dict] = {
     "memseg": {"widths": [4, 4, 4], "head_width": 2, "memory_size": 2, "top_k": 4},
     "csflow": {"coupling_blocks": 2, "hidden": 8, "kernel_sizes": [3, 3]},
     "uninformed-students": {"n_students": 2, "width": 4, "depth": 1},
+    "cpc": {"patch_size": 8, "widths": [4], "dim": 4, "steps": 2, "negatives": 8, "bank_size": 32},
+    # Two snapshots in two epochs: the first is taken at the start of the resumed epoch.
+    "loss-profile": {"widths": [2, 4], "latent": 2, "snapshots": 2},
 }
 GRADIENT = [n for n in MODELS.list() if MODELS.get(n).fit_mode in ("gradient", "both")]
 SEEDED = [n for n in MODELS.list() if "seed" in inspect.signature(MODELS.get(n)).parameters]
