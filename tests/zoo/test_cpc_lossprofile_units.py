@@ -104,7 +104,9 @@ def test_cpc_test_scores_do_not_depend_on_the_batch_and_use_the_bank():
         step2 = info_nce_per_anchor(*step2_pair, m.bank).view(5, 7)
     torch.testing.assert_close(losses[0, 1], by_hand[0], rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(losses[0, 3], (by_hand[2] + step2[1]) / 2, rtol=1e-5, atol=1e-6)
-    assert full.score[0] == pytest.approx(float(losses.mean()), rel=1e-5)
+    assert full.score[0] == pytest.approx(float(losses.max()), rel=1e-5)  # default score: the max
+    m._hparams["score"] = "mean"
+    assert m.predict(x[:1]).score[0] == pytest.approx(float(losses.mean()), rel=1e-5)
 
 
 def test_cpc_needs_a_fit_and_validates():

@@ -23,7 +23,9 @@ from torch.nn import functional as F
 __all__ = ["grid_patches", "grid_size", "info_nce_per_anchor", "patches_to_map", "sample_rows"]
 
 
-def info_nce_per_anchor(preds: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:
+def info_nce_per_anchor(
+    preds: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor
+) -> torch.Tensor:
     """InfoNCE of each of M predictions: ``−log softmax`` of its positive among the shared negatives.
 
     Args:
