@@ -83,7 +83,9 @@ class LossProfile(AnomalyModel):
     """
 
     family = "reconstruction"
-    paper = "loss-profile / neural batch sampling idea (survey); autoencoder snapshots, no RL sampler"
+    paper = (
+        "Chu & Kitani, Neural Batch Sampling with RL for Semi-Supervised AD, ECCV 2020 (loss profiles only)"
+    )
     fit_mode = "both"
     default_epochs = 50
     default_batch_size = 16
