@@ -91,7 +91,7 @@ SETTINGS: dict[str, dict] = {
     "memseg": {"epochs": 3, "batch_size": 8, "hparams": {"widths": [32, 64, 128], "head_width": 16}},
     # From scratch (docs/MODELS.md, "CPC and loss profiles"): narrowed widths for the CPU budget.
     "cpc": {
-        "epochs": 4,
+        "epochs": 8,
         "batch_size": 16,
         "lr": 1e-3,
         "hparams": {"patch_size": 16, "widths": [16, 32], "dim": 64, "bank_size": 8192, "score": "max"},
