@@ -104,6 +104,14 @@ SETTINGS: dict[str, dict] = {
     # arnet: the paper's image score (mean of the map), as in the measured run.
     "arnet": {"epochs": 6, "batch_size": 16, "hparams": {"base_width": 16, "score": "mean"}},
     "split-brain": {"epochs": 4, "batch_size": 16, "hparams": {"base_width": 16}},
+    # From scratch (docs/MODELS.md, "CPC and loss profiles"): narrowed widths for the CPU budget.
+    "cpc": {
+        "epochs": 8,
+        "batch_size": 16,
+        "lr": 1e-3,
+        "hparams": {"patch_size": 16, "widths": [16, 32], "dim": 64, "bank_size": 8192, "score": "max"},
+    },
+    "loss-profile": {"epochs": 10, "batch_size": 16, "hparams": {"widths": [16, 32, 64], "latent": 8}},
 }
 
 

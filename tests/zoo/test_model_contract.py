@@ -53,6 +53,8 @@ SMALL = {
     "oe-sdn": {"latent_dim": 8, "student_width": 4, "student_depth": 2},
     "arnet": {"base_width": 4, "depth": 2},
     "split-brain": {"base_width": 4, "depth": 2},
+    "cpc": {"patch_size": 16, "widths": [4, 8], "dim": 8, "negatives": 32, "bank_size": 64},
+    "loss-profile": {"widths": [4, 8], "latent": 4, "snapshots": 2},
 }
 
 

@@ -60,6 +60,9 @@ TINY: dict[str, dict] = {
     "oe-sdn": {"latent_dim": 2, "student_width": 2, "student_depth": 1},
     "arnet": {"base_width": 2, "depth": 2},
     "split-brain": {"base_width": 2, "depth": 2},
+    "cpc": {"patch_size": 8, "widths": [4], "dim": 4, "steps": 2, "negatives": 8, "bank_size": 32},
+    # Two snapshots in two epochs: the first is taken at the start of the resumed epoch.
+    "loss-profile": {"widths": [2, 4], "latent": 2, "snapshots": 2},
 }
 GRADIENT = [n for n in MODELS.list() if MODELS.get(n).fit_mode in ("gradient", "both")]
 SEEDED = [n for n in MODELS.list() if "seed" in inspect.signature(MODELS.get(n)).parameters]
