@@ -268,11 +268,6 @@ def test_resolve_device():
             resolve_device("cuda:0")
 
 
-@pytest.mark.skipif(
-    bool(os.environ.get("PYTEST_XDIST_WORKER")),
-    reason="run serially: `python -m pytest -p no:xdist tests/zoo/test_trainer.py -k ddp` (under xdist "
-    "the worker running it died twice in this session's full runs, cause not found yet; passes serially)",
-)
 def test_ddp_gloo_two_processes(data, tmp_path):
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
