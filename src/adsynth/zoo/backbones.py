@@ -56,6 +56,26 @@ HOW_TO_SUPPLY = (
 )
 
 
+class CarriesBackboneWeights:
+    """Mixin for zoo models whose state_dict carries their backbone's weights.
+
+    A model rebuilt from its ``config()`` must then not look for the weights again (the file or cache may
+    be absent where the checkpoint is used), so the config asks for none and keeps their provenance in
+    ``weights_source``. It goes before the base class: ``class M(CarriesBackboneWeights, AnomalyModel)``.
+    """
+
+    weights_source: str | None
+
+    def config(self) -> dict[str, Any]:
+        return {
+            **super().config(),  # type: ignore[misc]
+            "pretrained": False,
+            "weights": None,
+            "backbone_from": None,
+            "weights_source": self.weights_source,
+        }
+
+
 class Backbone(nn.Module):
     """A timm ``features_only`` model taking images in [0, 1].
 

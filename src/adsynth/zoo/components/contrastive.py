@@ -17,8 +17,6 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import torch
 from torch import nn
@@ -26,7 +24,7 @@ from torch.nn import functional as F
 
 from adsynth._validation import check_positive_int, check_range
 from adsynth.errors import ConfigError
-from adsynth.zoo.backbones import create_backbone, resolve_backbone_name
+from adsynth.zoo.backbones import CarriesBackboneWeights, create_backbone, resolve_backbone_name
 from adsynth.zoo.base import AnomalyModel, Prediction
 from adsynth.zoo.bundled_weights import DEFAULT_BACKBONE
 from adsynth.zoo.components.blur import gaussian_blur2d
@@ -61,7 +59,7 @@ def simsiam_loss(p: torch.Tensor, z: torch.Tensor, valid: torch.Tensor) -> torch
     return -(cos * valid).sum() / valid.sum().clamp_min(1)
 
 
-class LocalSSLModel(AnomalyModel):
+class LocalSSLModel(CarriesBackboneWeights, AnomalyModel):
     """Shared builder of the local SSL feature learners; subclasses define :meth:`ssl_loss`.
 
     Args:
@@ -135,15 +133,6 @@ class LocalSSLModel(AnomalyModel):
         self._fit: tuple[torch.Tensor, torch.Tensor] | None = None
         self._fit_count = 0
 
-    def config(self) -> dict[str, Any]:
-        # The state_dict carries the trunk: a model rebuilt from its config must not reload weights.
-        return {
-            **super().config(),
-            "pretrained": False,
-            "weights": None,
-            "backbone_from": None,
-            "weights_source": self.weights_source,
-        }
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
         if prefix + "bank" in state_dict:

@@ -19,7 +19,12 @@ import torch
 from torch.nn import functional as F
 
 from adsynth._validation import check_positive_int
-from adsynth.zoo.backbones import create_backbone, resize_lazy_buffers, resolve_backbone_name
+from adsynth.zoo.backbones import (
+    CarriesBackboneWeights,
+    create_backbone,
+    resize_lazy_buffers,
+    resolve_backbone_name,
+)
 from adsynth.zoo.base import AnomalyModel
 from adsynth.zoo.bundled_weights import DEFAULT_BACKBONE
 from adsynth.zoo.components.blur import gaussian_blur2d
@@ -28,7 +33,7 @@ from adsynth.zoo.components.blur import gaussian_blur2d
 _INV_BLOCK_ELEMENTS = 1 << 25
 
 
-class FeatureModel(AnomalyModel):
+class FeatureModel(CarriesBackboneWeights, AnomalyModel):
     """Base class of methods on a frozen, pretrained backbone (fit-only by default).
 
     Subclasses declare their own hyper-parameters explicitly and pass the backbone options through::
@@ -89,16 +94,6 @@ class FeatureModel(AnomalyModel):
     def level_channels(self) -> list[int]:
         return list(self.backbone.feature_info.channels())
 
-    def config(self) -> dict[str, Any]:
-        # The state_dict carries the backbone weights: a model rebuilt from its config must not look for
-        # them again (the file or cache may be absent where the checkpoint is used); keep the provenance.
-        return {
-            **super().config(),
-            "pretrained": False,
-            "weights": None,
-            "backbone_from": None,
-            "weights_source": self.weights_source,
-        }
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         resize_lazy_buffers(self, state_dict, prefix, self.lazy_buffers)

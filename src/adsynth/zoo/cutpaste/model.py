@@ -13,7 +13,6 @@ averaged over the pixels each patch covers, then Gaussian-smoothed (σ = 4).
 from __future__ import annotations
 
 import functools
-from typing import Any
 
 import numpy as np
 import torch
@@ -22,7 +21,7 @@ from torch.nn import functional as F
 
 from adsynth._validation import check_positive_int, check_range
 from adsynth.errors import ConfigError
-from adsynth.zoo.backbones import create_backbone, resolve_backbone_name
+from adsynth.zoo.backbones import CarriesBackboneWeights, create_backbone, resolve_backbone_name
 from adsynth.zoo.base import AnomalyModel, Prediction, register_model
 from adsynth.zoo.bundled_weights import DEFAULT_BACKBONE
 from adsynth.zoo.components.blur import gaussian_blur2d
@@ -86,7 +85,7 @@ def _coverage(size: int, starts: list[int], patch: int, like: torch.Tensor) -> t
 
 
 @register_model("cutpaste")
-class CutPaste(AnomalyModel):
+class CutPaste(CarriesBackboneWeights, AnomalyModel):
     """CutPaste 3-way classifier + Gaussian density estimation, with patch-level localisation.
 
     Args:
@@ -183,15 +182,6 @@ class CutPaste(AnomalyModel):
         self._fit_image: list[torch.Tensor] = []
         self._fit_patch: list[torch.Tensor] = []
 
-    def config(self) -> dict[str, Any]:
-        # The state_dict carries all weights: a model rebuilt from its config must not load them again.
-        return {
-            **super().config(),
-            "pretrained": False,
-            "weights": None,
-            "backbone_from": None,
-            "weights_source": self.weights_source,
-        }
 
     # ------------------------------------------------------------------ network
     def embed(self, images: torch.Tensor) -> torch.Tensor:

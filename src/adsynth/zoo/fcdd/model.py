@@ -12,15 +12,13 @@ upsampled to the input by a transposed Gaussian (the paper's receptive-field ups
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from adsynth._validation import check_positive_int, check_range
 from adsynth.errors import ConfigError
-from adsynth.zoo.backbones import create_backbone, resolve_backbone_name
+from adsynth.zoo.backbones import CarriesBackboneWeights, create_backbone, resolve_backbone_name
 from adsynth.zoo.base import AnomalyModel, Prediction, register_model
 from adsynth.zoo.bundled_weights import DEFAULT_BACKBONE
 from adsynth.zoo.components.oneclass import freeze_early_layers, hsc_loss, pseudo_huber, receptive_upsample
@@ -29,7 +27,7 @@ SCORES = ("mean", "max")
 
 
 @register_model("fcdd")
-class FCDD(AnomalyModel):
+class FCDD(CarriesBackboneWeights, AnomalyModel):
     """Fully convolutional data description with synthetic outlier exposure.
 
     Args:
@@ -106,15 +104,6 @@ class FCDD(AnomalyModel):
         )
         self.sigma = 12.0 * image_size / 224 if sigma is None else float(sigma)
 
-    def config(self) -> dict[str, Any]:
-        # The state_dict carries the trunk's weights: a model rebuilt from its config must not reload them.
-        return {
-            **super().config(),
-            "pretrained": False,
-            "weights": None,
-            "backbone_from": None,
-            "weights_source": self.weights_source,
-        }
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """B×h×w heat map ``A`` at stride 8."""
