@@ -90,6 +90,60 @@ def _check_close(name: str, got: np.ndarray, ref: np.ndarray) -> float:
     return err
 
 
+def _first_line(e: BaseException) -> str:
+    return (str(e).splitlines() or [type(e).__name__])[0][:300]
+
+
+def _stage(
+    model: Any, ckpt: dict[str, Any], tmp: Path, fmt: str, batch: int | None
+) -> tuple[Path, float, float]:
+    """Export ``model`` into ``tmp`` (ONNX, then OpenVINO if asked) and verify it against PyTorch.
+
+    Returns the staged file and the largest map and score differences. Raises ConfigError when the
+    graph does not export or does not run in the runtime, DataError when its outputs differ.
+    """
+    onnx_path = tmp / f"model-{batch or 'n'}.onnx"
+    try:
+        _onnx_export(model, onnx_path, batch)
+    except Exception as e:
+        raise ConfigError(f"model {ckpt['model']!r} does not export to ONNX: {_first_line(e)}") from None
+    meta = _metadata(ckpt, model, batch)
+    import onnx
+
+    proto = onnx.load(str(onnx_path))
+    for k, v in meta.items():
+        proto.metadata_props.add(key=k, value=v)
+    onnx.save(proto, str(onnx_path))
+    staged = onnx_path
+    if fmt == "openvino":
+        import openvino as ov
+
+        try:
+            ov_model = ov.convert_model(str(onnx_path))
+        except Exception as e:
+            raise ConfigError(
+                f"model {ckpt['model']!r}: OpenVINO cannot convert its ONNX graph: {_first_line(e)}"
+            ) from None
+        for k, v in meta.items():
+            ov_model.set_rt_info(v, ["adsynth", k])
+        staged = onnx_path.with_suffix(".xml")
+        ov.save_model(ov_model, str(staged), compress_to_fp16=False)
+    # Verify the staged file against PyTorch (at another batch size than traced) before it is moved.
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(batch or 3, model.channels, model.image_size, model.image_size, generator=gen)
+    with torch.no_grad():
+        ref = model.predict(x)
+    try:
+        got = load_exported(staged).predict(x)
+    except Exception as e:
+        raise ConfigError(
+            f"model {ckpt['model']!r}: its exported graph does not run in {fmt}: {_first_line(e)}"
+        ) from None
+    err_map = _check_close("anomaly_map", got.anomaly_map.numpy(), ref.anomaly_map.float().numpy())
+    err_score = _check_close("score", got.score.numpy(), ref.score.float().numpy())
+    return staged, err_map, err_score
+
+
 def export_model(
     checkpoint: str | os.PathLike,
     out: str | os.PathLike,
@@ -119,43 +173,13 @@ def export_model(
     with tempfile.TemporaryDirectory(
         prefix="adsynth-export-", dir=out.parent if out.parent.exists() else None
     ) as tmp:
-        onnx_path = Path(tmp) / "model.onnx"
-        batch: int | None = None
+        # A dynamic batch axis first; a graph whose Python logic baked in the traced batch (it fails to
+        # export, fails to run, or gives other shapes or numbers at another batch size) is exported for
+        # one image at a time instead.
         try:
-            _onnx_export(model, onnx_path, None)
-        except Exception:  # graphs with batch-dependent Python logic: export one image at a time
-            batch = 1
-            try:
-                _onnx_export(model, onnx_path, 1)
-            except Exception as e:
-                raise ConfigError(
-                    f"model {ckpt['model']!r} does not export to ONNX: {str(e).splitlines()[0][:300]}"
-                ) from None
-        meta = _metadata(ckpt, model, batch)
-        import onnx
-
-        proto = onnx.load(str(onnx_path))
-        for k, v in meta.items():
-            proto.metadata_props.add(key=k, value=v)
-        onnx.save(proto, str(onnx_path))
-        if fmt == "openvino":
-            import openvino as ov
-
-            ov_model = ov.convert_model(str(onnx_path))
-            for k, v in meta.items():
-                ov_model.set_rt_info(v, ["adsynth", k])
-            staged = Path(tmp) / "model.xml"
-            ov.save_model(ov_model, str(staged), compress_to_fp16=False)
-        else:
-            staged = onnx_path
-        # Verify the staged file against PyTorch before it is moved into place.
-        gen = torch.Generator().manual_seed(0)
-        x = torch.rand(batch or 3, model.channels, model.image_size, model.image_size, generator=gen)
-        with torch.no_grad():
-            ref = model.predict(x)
-        got = load_exported(staged).predict(x)
-        err_map = _check_close("anomaly_map", got.anomaly_map.numpy(), ref.anomaly_map.float().numpy())
-        err_score = _check_close("score", got.score.numpy(), ref.score.float().numpy())
+            batch, staged, err_map, err_score = None, *_stage(model, ckpt, Path(tmp), fmt, None)
+        except (ConfigError, DataError):
+            batch, staged, err_map, err_score = 1, *_stage(model, ckpt, Path(tmp), fmt, 1)
         out.parent.mkdir(parents=True, exist_ok=True)
         if fmt == "openvino":
             os.replace(staged.with_suffix(".bin"), out.with_suffix(".bin"))
