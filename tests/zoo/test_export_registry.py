@@ -21,20 +21,18 @@ pytestmark = pytest.mark.slow
 #: model -> why its prediction is not a plain forward graph (docs/DEPLOY.md repeats this list).
 NOT_EXPORTABLE = {
     "a-contrario": "its NFA map does not trace into a graph that runs in ONNX Runtime",
-    "arnet": "rot90 has no ONNX operator (opset 17)",
     "cpc": "col2im (overlapping-patch fold) needs opset 18",
     "cutpaste": "float64 Gaussian density: ONNX Runtime has no float64 Conv",
     "cutpaste-imagenet": "float64 Gaussian density: ONNX Runtime has no float64 Conv",
     "differnet": "its map is a gradient of the likelihood (backward pass)",
     "fyd": "phase-correlation alignment uses rfft2 (no ONNX operator)",
     "gradcon": "its score needs per-sample gradients (torch.func)",
-    "intra": "nn.TransformerEncoderLayer's fused inference path has no ONNX operator",
+    "intra": "its patch unfolding (F.unfold) needs input sizes the ONNX tracer cannot see",
     "loss-profile": "replays K weight snapshots with torch.func.functional_call",
     "mkd": "its map is a gradient of the loss (backward pass)",
     "mlf-sc": "sparse coding solves a linear system per patch (linalg_solve)",
     "riad": "NumPy in the prediction path (mask schedule)",
     "scadn": "Python round() on a tensor in the prediction path",
-    "vt-adl": "nn.TransformerEncoderLayer's fused inference path has no ONNX operator",
 }
 
 

@@ -53,18 +53,25 @@ class _PredictGraph(torch.nn.Module):
 def _onnx_export(model: torch.nn.Module, path: Path, batch: int | None) -> None:
     x = torch.rand(batch or 2, model.channels, model.image_size, model.image_size)
     dynamic = None if batch else {"image": {0: "batch"}, "anomaly_map": {0: "batch"}, "score": {0: "batch"}}
+    fastpath = torch.backends.mha.get_fastpath_enabled()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(
-            _PredictGraph(model).eval(),
-            (x,),
-            str(path),
-            input_names=["image"],
-            output_names=["anomaly_map", "score"],
-            dynamic_axes=dynamic,
-            opset_version=OPSET,
-            dynamo=False,
-        )
+        # nn.TransformerEncoderLayer's fused inference kernel has no ONNX operator; the unfused path
+        # computes the same attention.
+        torch.backends.mha.set_fastpath_enabled(False)
+        try:
+            torch.onnx.export(
+                _PredictGraph(model).eval(),
+                (x,),
+                str(path),
+                input_names=["image"],
+                output_names=["anomaly_map", "score"],
+                dynamic_axes=dynamic,
+                opset_version=OPSET,
+                dynamo=False,
+            )
+        finally:
+            torch.backends.mha.set_fastpath_enabled(fastpath)
 
 
 def _metadata(ckpt: dict[str, Any], model: Any, batch: int | None) -> dict[str, str]:

@@ -47,8 +47,20 @@ def rotate_each(x: torch.Tensor, quarter_turns: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"expected square images to rotate, got {tuple(x.shape[-2:])}")
     turns = [int(k) % 4 for k in quarter_turns.tolist()]
     if len(set(turns)) == 1:
-        return torch.rot90(x, turns[0], dims=(-2, -1))
-    return torch.stack([torch.rot90(xi, k, dims=(-2, -1)) for xi, k in zip(x, turns, strict=True)])
+        return _rot90(x, turns[0])
+    return torch.stack([_rot90(xi, k) for xi, k in zip(x, turns, strict=True)])
+
+
+def _rot90(x: torch.Tensor, k: int) -> torch.Tensor:
+    """``torch.rot90(x, k, dims=(-2, -1))`` written as flips and a transpose (the same values), which
+    export to ONNX where ``rot90`` has no operator."""
+    if k == 1:
+        return x.transpose(-2, -1).flip(-2)
+    if k == 2:
+        return x.flip(-2, -1)
+    if k == 3:
+        return x.transpose(-2, -1).flip(-1)
+    return x
 
 
 def rgb_to_lab(x: torch.Tensor) -> torch.Tensor:
