@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 #: model -> why its prediction is not a plain forward graph (docs/DEPLOY.md repeats this list).
 NOT_EXPORTABLE = {
     "a-contrario": "its NFA map does not trace into a graph that runs in ONNX Runtime",
-    "cpc": "col2im (overlapping-patch fold) needs opset 18",
+    "cpc": "col2im (overlapping-patch fold): no operator at opset 17; at 18 the tracer fails",
     "cutpaste": "float64 Gaussian density: ONNX Runtime has no float64 Conv",
     "cutpaste-imagenet": "float64 Gaussian density: ONNX Runtime has no float64 Conv",
     "differnet": "its map is a gradient of the likelihood (backward pass)",
