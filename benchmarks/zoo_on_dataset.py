@@ -97,7 +97,11 @@ SETTINGS: dict[str, dict] = {
     "simclr": {"epochs": 1, "batch_size": 16, "hparams": {"bank_size": 16384}},
     "fyd": {"epochs": 1, "batch_size": 16, "hparams": {}},
     "vt-adl": {"epochs": 4, "batch_size": 8, "hparams": {}},
-    "memseg": {"epochs": 3, "batch_size": 8, "hparams": {"widths": [32, 64, 128], "head_width": 16}},
+    "memseg": {
+        "epochs": 12,
+        "batch_size": 8,
+        "hparams": {"widths": [32, 64, 128], "head_width": 16, "normal_fraction": 0.5},
+    },
 }
 
 
