@@ -97,7 +97,6 @@ SETTINGS: dict[str, dict] = {
     "simclr": {"epochs": 1, "batch_size": 16, "hparams": {"bank_size": 16384}},
     "fyd": {"epochs": 1, "batch_size": 16, "hparams": {}},
     "vt-adl": {"epochs": 4, "batch_size": 8, "hparams": {}},
-    "memseg": {"epochs": 3, "batch_size": 8, "hparams": {"widths": [32, 64, 128], "head_width": 16}},
     "gradcon": {"epochs": 25, "batch_size": 32, "hparams": {"widths": [32, 32, 64, 64, 64]}},
     "oe-sdn": {"epochs": 4, "batch_size": 16, "lr": 1e-3, "hparams": {"student_width": 8}},
     # Self-supervised restoration proxy tasks (docs/MODELS.md): narrowed U-Nets for the CPU budget.
@@ -112,6 +111,11 @@ SETTINGS: dict[str, dict] = {
         "hparams": {"patch_size": 16, "widths": [16, 32], "dim": 64, "bank_size": 8192, "score": "max"},
     },
     "loss-profile": {"epochs": 10, "batch_size": 16, "hparams": {"widths": [16, 32, 64], "latent": 8}},
+    "memseg": {
+        "epochs": 12,
+        "batch_size": 8,
+        "hparams": {"widths": [32, 64, 128], "head_width": 16, "normal_fraction": 0.5},
+    },
 }
 
 

@@ -138,3 +138,65 @@ def test_a_contrario_flags_a_bright_square_more_than_normal_noise():
     pred = m.predict(bright)
     assert float(pred.anomaly_map[:, 20:36, 20:36].mean()) > 2 * float(normal.anomaly_map.mean())
     assert bool((pred.score > normal.score.max()).all())
+
+
+def test_binomial_tail_extends_to_real_counts_and_keeps_ranking_below_underflow():
+    # Real-valued (k, n) from the dispersion correction: I_p(k, n − k + 1), continuous in k.
+    k, n = torch.tensor([2.5, 3.0, 3.5]), torch.tensor([10.0, 10.0, 10.0])
+    got = log10_binomial_tail(k, n, 0.05).numpy()
+    assert got[0] > got[1] > got[2]
+    # Beyond float64 underflow (P < 1e-308) the Chernoff bound keeps stronger evidence ranked higher.
+    k, n = torch.tensor([3000.0, 4000.0, 5000.0]), torch.tensor([5000.0, 5000.0, 5000.0])
+    got = log10_binomial_tail(k, n, 0.05).numpy()
+    assert got[0] > got[1] > got[2] > -1e6
+    np.testing.assert_allclose(got[2], 5000 * math.log10(0.05), rtol=1e-4)  # P(all 5000) = p^n
+
+
+def test_a_contrario_dispersion_correction_lowers_normal_nfa_and_keeps_detection():
+    gen = torch.Generator().manual_seed(0)
+    train = torch.rand(32, 1, 64, 64, generator=gen)
+    normal = torch.rand(4, 1, 64, 64, generator=gen)
+    bright = torch.rand(4, 1, 64, 64, generator=gen)
+    bright[:, :, 16:40, 16:40] = 1.0
+    preds = {}
+    for disp in (False, True):
+        torch.manual_seed(0)
+        m = create_model(
+            "a-contrario", image_size=64, channels=1, backbone="resnet18", pretrained=False, dispersion=disp
+        )
+        _fit(m, train)
+        preds[disp] = (m.design.clone(), m.predict(normal), m.predict(bright))
+    design, normal_pred, bright_pred = preds[True]
+    assert bool((preds[False][0] == 1).all()) and bool((design >= 1).all()) and float(design.max()) > 1.5
+    # Correlated neighbours: on the finest grid (16 × 16 cells) the counts of 5 × 5 windows are more
+    # over-dispersed than those of one cell.
+    assert bool((design[0, :, -1] > design[0, :, 0]).all())
+    assert float(normal_pred.anomaly_map.mean()) < float(preds[False][1].anomaly_map.mean())
+    assert bool((bright_pred.score > normal_pred.score.max()).all())
+
+
+def test_memseg_normal_fraction_trains_on_the_clean_image_with_an_empty_mask():
+    gen = torch.Generator().manual_seed(0)
+    image = torch.rand(4, 1, 32, 32, generator=gen)
+    batch = {"image": image, "aug_image": torch.rand(4, 1, 32, 32, generator=gen)}
+    batch["aug_mask"] = torch.ones(4, 1, 32, 32)
+    kw = dict(image_size=32, channels=1, backbone="resnet18", pretrained=False, memory_size=2)
+    kw.update(widths=[4, 4, 4], head_width=2)
+    losses = []
+    for frac, b in (
+        (0.5, batch),
+        (
+            0.0,
+            {
+                **batch,
+                "aug_image": torch.cat([image[:2], batch["aug_image"][2:]]),
+                "aug_mask": torch.cat([torch.zeros(2, 1, 32, 32), batch["aug_mask"][2:]]),
+            },
+        ),
+        (0.0, batch),
+    ):
+        torch.manual_seed(0)
+        m = create_model("memseg", normal_fraction=frac, **kw).train()
+        losses.append(float(m.training_step(b)["loss"].detach()))
+    assert losses[0] == losses[1]  # the first half of the batch became normal samples
+    assert losses[0] != losses[2]

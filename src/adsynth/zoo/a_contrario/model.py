@@ -9,7 +9,8 @@ position and for every square window of ``scales`` cells, the number k of (cell,
 of false alarms is NFA = N_tests · P(Bin(n, p_τ) ≥ k), N_tests = positions × scales × thresholds (all
 levels). The map is −log10 NFA (maximised over scales and thresholds, upsampled bilinearly, maximised
 over levels): values above 0 are detections at an expected ≤ 1 false alarm per image, the a contrario
-calibration; the image score is the map's max (−log10 of the smallest NFA).
+calibration; the image score is the map's max (−log10 of the smallest NFA). With ``dispersion`` the
+binomial is corrected for the correlation of neighbouring cells (a design effect measured on normal images).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from scipy.stats import binom
+from scipy.special import betainc
 from torch.nn import functional as F
 
 from adsynth._validation import check_positive_int, check_range
@@ -30,9 +31,25 @@ from adsynth.zoo.components.features import FeatureModel
 
 
 def log10_binomial_tail(k: torch.Tensor, n: torch.Tensor, p: float) -> torch.Tensor:
-    """log10 P(Bin(n, p) ≥ k), elementwise (scipy's log survival function, float64, on the CPU)."""
-    out = binom.logsf(k.detach().cpu().double().numpy() - 1, n.detach().cpu().double().numpy(), p)
-    out = np.nan_to_num(np.asarray(out / math.log(10)), nan=0.0, neginf=-1e6).clip(-1e6, 0.0)
+    """log10 P(Bin(n, p) ≥ k), elementwise; real ``k`` and ``n`` allowed (float64, on the CPU).
+
+    P(Bin(n, p) ≥ k) = I_p(k, n − k + 1), the regularised incomplete beta function, which extends the
+    binomial tail to the non-integer counts of the dispersion correction. Where it underflows (below
+    ~1e-308) the Chernoff bound −n·KL(k/n ‖ p) / ln 10 takes over, so that stronger evidence still ranks
+    higher instead of every such cell tying at the floor.
+    """
+    kk = k.detach().cpu().double().numpy()
+    nn_ = n.detach().cpu().double().numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tail = betainc(np.clip(kk, 1e-12, None), np.clip(nn_ - kk + 1, 1e-12, None), p)
+        out = np.log10(tail)
+        q = np.clip(kk / np.maximum(nn_, 1e-12), 1e-300, 1.0)
+        kl = q * np.log(q / p) + np.where(
+            q < 1, (1 - q) * np.log(np.clip(1 - q, 1e-300, None) / (1 - p)), 0.0
+        )
+        out = np.where(tail > 0, out, -nn_ * kl / math.log(10))
+    out = np.where(kk <= 0, 0.0, np.where(kk > nn_, -1e6, out))
+    out = np.nan_to_num(out, nan=0.0, neginf=-1e6).clip(-1e6, 0.0)
     return torch.from_numpy(out.astype(np.float32)).to(k.device)
 
 
@@ -53,6 +70,10 @@ class AContrario(FeatureModel):
         sigma: Gaussian blur of the upsampled map, in pixels (0: the calibrated −log10 NFA as is).
         per_position: centre the features with a mean per position (True) rather than one mean per
             level (the background model of an aligned part varies over the image); the whitening is shared.
+        dispersion: correct the binomial for correlated cells: the window counts k and sizes n are divided
+            by a design effect d ≥ 1 per (level, threshold, scale), the variance of the counts on
+            ``calibration_images`` whole normal training images over the binomial variance n·p·(1 − p).
+        calibration_images: normal training images kept whole to measure the design effects (16).
         seed: seed of the sampled positions.
     """
 
@@ -73,6 +94,8 @@ class AContrario(FeatureModel):
         samples_per_image: int = 64,
         sigma: float = 0.0,
         per_position: bool = True,
+        dispersion: bool = True,
+        calibration_images: int = 16,
         seed: int = 0,
         weights_source: str | None = None,
     ) -> None:
@@ -97,6 +120,8 @@ class AContrario(FeatureModel):
             samples_per_image=check_positive_int(samples_per_image, "samples_per_image"),
             sigma=check_range(sigma, 0.0, 1e3, "sigma"),
             per_position=bool(per_position),
+            dispersion=bool(dispersion),
+            calibration_images=check_positive_int(calibration_images, "calibration_images"),
             seed=int(seed),
         )
         chans = self.level_channels
@@ -105,6 +130,7 @@ class AContrario(FeatureModel):
             self.register_buffer(f"mean{i}", torch.empty(c, 0, 0))  # C×h×w, sized by fit_end
             self.register_buffer(f"whiten{i}", torch.zeros(c, c))
         self.register_buffer("p_tail", torch.empty(0, len(thresholds)))
+        self.register_buffer("design", torch.ones(len(chans), len(thresholds), len(scales)))
         self._reset()
 
     def _reset(self) -> None:
@@ -113,6 +139,7 @@ class AContrario(FeatureModel):
         self._outer: list[torch.Tensor] = []
         self._counts: list[int] = []
         self._samples: list[list[torch.Tensor]] = []
+        self._calib: list[list[torch.Tensor]] = []
 
     # ------------------------------------------------------------------ fit
     @torch.no_grad()
@@ -135,6 +162,9 @@ class AContrario(FeatureModel):
             rows = (idx + torch.arange(b).unsqueeze(1) * (h * w)).flatten().to(v.device)
             kept.append((v[rows].float(), idx.flatten()))
         self._samples.append(kept)
+        room = self._hparams["calibration_images"] - sum(c[0].shape[0] for c in self._calib)
+        if self._hparams["dispersion"] and room > 0:
+            self._calib.append([f[:room].float().clone() for f in feats])
         self._n += batch["image"].shape[0]
 
     @torch.no_grad()
@@ -170,7 +200,41 @@ class AContrario(FeatureModel):
                 torch.stack([((z > t).sum() + 1).double() / (z.numel() + 2) for t in taus.tolist()]).float()
             )
         self.p_tail = torch.stack(p_tail).to(self.whiten0.device)
+        if self._hparams["dispersion"]:
+            self.design.copy_(self._design_effects())
         self._reset()
+
+    def _whitened(self, i: int, f: torch.Tensor) -> torch.Tensor:
+        """|z| of level ``i``'s features ``f`` (B×C×h×w) as B×h×w×C."""
+        mean, whiten = getattr(self, f"mean{i}"), getattr(self, f"whiten{i}")
+        return ((f - mean).permute(0, 2, 3, 1) @ whiten).abs()
+
+    @staticmethod
+    def _window_counts(z: torch.Tensor, tau: float, s: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(k, n): exceedances |z| > τ and (cell, component) pairs in the s × s window of every cell."""
+        hits = (z > tau).sum(-1, dtype=torch.float32).unsqueeze(1)
+        k = F.avg_pool2d(hits, s, 1, s // 2, count_include_pad=True) * (s * s)
+        cells = F.avg_pool2d(torch.ones_like(hits), s, 1, s // 2, count_include_pad=True) * (s * s)
+        return k.round(), (cells * z.shape[-1]).round()
+
+    def _design_effects(self) -> torch.Tensor:
+        """Variance of the window counts on whole normal images over the binomial variance n·p·(1 − p).
+
+        Neighbouring cells (overlapping receptive fields) and components are not independent, so the counts
+        are over-dispersed; dividing k and n by this design effect d ≥ 1 gives the binomial of the same
+        mean and variance over n / d independent trials (a quasi-binomial correction).
+        """
+        hp = self._hparams
+        d = torch.ones(len(self.level_channels), len(hp["thresholds"]), len(hp["scales"]))
+        for i in range(len(self.level_channels)):
+            z = self._whitened(i, torch.cat([c[i] for c in self._calib]))
+            for t, tau in enumerate(hp["thresholds"]):
+                p = float(self.p_tail[i, t])
+                for j, s in enumerate(hp["scales"]):
+                    k, n = self._window_counts(z, tau, s)
+                    ratio = (k - n * p).pow(2) / (n * p * (1 - p))
+                    d[i, t, j] = float(ratio.mean().clamp_min(1.0))
+        return d
 
     # ------------------------------------------------------------------ predict
     @torch.no_grad()
@@ -183,26 +247,20 @@ class AContrario(FeatureModel):
         log_tests = math.log10(n_tests)
         out = torch.full((images.shape[0], *size), -math.inf, device=images.device)
         for i, f in enumerate(feats):
-            b, c, h, w = f.shape
-            mean, whiten = getattr(self, f"mean{i}"), getattr(self, f"whiten{i}")
+            b, _, h, w = f.shape
+            mean = getattr(self, f"mean{i}")
             if tuple(mean.shape[1:]) != (h, w):
                 raise ValueError(
                     f"a-contrario: fitted on a {tuple(mean.shape[1:])} feature grid (image_size "
                     f"{self.image_size}), got images of size {tuple(size)}"
                 )
-            z = ((f - mean).permute(0, 2, 3, 1) @ whiten).abs()  # B×h×w×C
+            z = self._whitened(i, f)
             best = torch.full((b, h, w), -math.inf, device=f.device)
             for t, tau in enumerate(hp["thresholds"]):
-                hits = (z > tau).sum(-1, dtype=torch.float32).unsqueeze(1)
-                for s in hp["scales"]:
-                    k = F.avg_pool2d(hits, s, 1, s // 2, count_include_pad=True) * (s * s)
-                    cells = F.avg_pool2d(torch.ones_like(hits), s, 1, s // 2, count_include_pad=True) * (
-                        s * s
-                    )
-                    sig = -(
-                        log_tests
-                        + log10_binomial_tail(k.round(), (cells * c).round(), float(self.p_tail[i, t]))
-                    )
+                for j, s in enumerate(hp["scales"]):
+                    k, n = self._window_counts(z, tau, s)
+                    d = float(self.design[i, t, j])
+                    sig = -(log_tests + log10_binomial_tail(k / d, n / d, float(self.p_tail[i, t])))
                     best = torch.maximum(best, sig.squeeze(1))
             up = F.interpolate(best.unsqueeze(1), size=tuple(size), mode="bilinear", align_corners=False)
             out = torch.maximum(out, up.squeeze(1))

@@ -98,6 +98,9 @@ class MemSeg(FeatureModel):
         weight_decay, warmup, min_lr: AdamW weight decay (5e-4), warm-up fraction of the epochs (0.1)
             and the cosine schedule's final learning rate (1e-4).
         top_k: the image score is the mean of the map's ``top_k`` largest values.
+        normal_fraction: fraction of every batch trained on the clean image with an empty mask instead of
+            its synthetic version (the reference code alternates normal and synthetic samples); the first
+            ``round(normal_fraction · B)`` samples of each batch, so no random state is involved.
     """
 
     fit_mode = "gradient"
@@ -129,6 +132,7 @@ class MemSeg(FeatureModel):
         warmup: float = 0.1,
         min_lr: float = 1e-4,
         top_k: int = 100,
+        normal_fraction: float = 0.0,
         weights_source: str | None = None,
     ) -> None:
         widths = [check_positive_int(w, "widths[]") for w in widths]
@@ -154,6 +158,7 @@ class MemSeg(FeatureModel):
             warmup=check_range(warmup, 0.0, 1.0, "warmup"),
             min_lr=check_range(min_lr, 0.0, 10.0, "min_lr"),
             top_k=check_positive_int(top_k, "top_k"),
+            normal_fraction=check_range(normal_fraction, 0.0, 1.0, "normal_fraction"),
         )
         self.decoder = MemSegDecoder(self.level_channels, widths, int(head_width))
         for i in range(len(layers)):
@@ -216,9 +221,13 @@ class MemSeg(FeatureModel):
     def training_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         self.remember(batch["image"])
         hp = self._hparams
-        probs = self(batch["aug_image"]).float().softmax(1)
-        mask = (batch["aug_mask"] > 0.5).float()
+        images, mask = batch["aug_image"], (batch["aug_mask"] > 0.5).float()
         mask = mask[:, 0] if mask.ndim == 4 else mask
+        n_normal = int(round(hp["normal_fraction"] * images.shape[0]))
+        if n_normal:
+            images = torch.cat([batch["image"][:n_normal], images[n_normal:]])
+            mask = torch.cat([torch.zeros_like(mask[:n_normal]), mask[n_normal:]])
+        probs = self(images).float().softmax(1)
         l1 = (probs[:, 1] - mask).abs().mean()
         focal = focal_loss(probs, mask.long(), gamma=hp["focal_gamma"])
         loss = hp["l1_weight"] * l1 + hp["focal_weight"] * focal
