@@ -135,7 +135,8 @@ def test_photos_smaller_than_the_window_are_refused(photo_dir, tmp_path):
     path = tmp_path / "narrow.h5"
     import_dataset(narrow, path, size=(320, 400), resize="pad", workers=1)
     ds = ZooDataset(path, 48, split="train")
-    with pytest.raises(ConfigError, match=r"1 of 5 training photos are smaller.*strip.png.*40×330") as e:
+    msg = r"1 of 5 training photos are smaller than the 48-px window.*strip.png.*40×330"
+    with pytest.raises(ConfigError, match=msg) as e:
         ds.use_crops(1)
     assert "\n" not in str(e.value)
     with pytest.raises(ConfigError, match="crop"):

@@ -187,10 +187,11 @@ class ZooDataset(torch.utils.data.Dataset):
             if min(size) < self.image_size:
                 small.append((size, self.reader.names[i]))
         if small:
-            (h, w), name = min(small)
+            (h, w), name = min(small, key=lambda t: (min(t[0]), t[1]))
             raise ConfigError(
-                f"--crop {self.image_size}: {len(small)} of {len(crops)} training photos are smaller than "
-                f"the window (smallest {name!r}, {h}×{w} px); use a smaller --image-size or leave them out"
+                f"--crop: {len(small)} of {len(crops)} training photos are smaller than the "
+                f"{self.image_size}-px window (narrowest {name!r}, {h}×{w} px); "
+                "use a smaller --image-size or leave them out"
             )
         self.crops, self.crops_per_image = crops, per_image
 
