@@ -7,7 +7,6 @@ import click
 from adsynth.cli.common import (
     Progress,
     batch_size_option,
-    choice_option,
     device_option,
     log_mode,
     log_options,
@@ -45,14 +44,19 @@ from adsynth.cli.common import (
 @click.option(
     "--min-area", type=click.IntRange(1), default=1, show_default=True, help="Smallest region listed."
 )
-@choice_option(
+@click.option(
     "--fit",
-    ["squash", "pad", "tile"],
-    "squash",
-    "With --input: how photos meet the model's square input: resize, keep the aspect (pad), "
-    "or full-resolution tiles.",
+    type=click.Choice(["squash", "pad", "tile"]),
+    default=None,
+    help="With --input: how photos meet the model's square input: resize, keep the aspect (pad), "
+    "or full-resolution tiles. Default: tile for a model trained with --crop, else squash.",
 )
-@click.option("--overlap", type=click.IntRange(0), default=32, show_default=True, help="Tile overlap (px).")
+@click.option(
+    "--overlap",
+    type=click.IntRange(0),
+    default=None,
+    help="Tile overlap (px). Default: 32, or a quarter of the window for models under 128 px.",
+)
 @click.option("--no-overlays", is_flag=True, help="With --input: no overlay PNGs.")
 @click.option("--save-maps", is_flag=True, help="With --input: also write maps/<name>.npy.")
 @click.option("--resume", is_flag=True, help="With --input: keep the finished rows, score the rest.")
@@ -94,9 +98,12 @@ def predict(
     if (data is None) == (input_ is None):
         raise click.UsageError("give exactly one of --data (a dataset -> maps.h5) and --input (new photos)")
     if input_ is not None:
+        import warnings
+
         from adsynth.zoo.inference import infer_photos
 
-        with Progress(None, "predict", mode=mode) as bar:
+        with Progress(None, "predict", mode=mode) as bar, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the warning is in the result: said once, below
             r = infer_photos(
                 checkpoint,
                 input_,
@@ -114,22 +121,25 @@ def predict(
                 overwrite=overwrite,
                 progress=bar,
             )
-        text = f"wrote {r.out}: {r.n} images in {r.seconds:.1f} s ({r.images_per_s:.1f} img/s)"
+        text = f"wrote {r.out}: {r.n} images in {r.seconds:.1f} s ({r.images_per_s:.1f} img/s, --fit {r.fit})"
         if r.skipped:
             text += f", {r.skipped} already done"
+        if r.warning is not None:
+            click.echo(f"warning: {r.warning}", err=True)
         say(
             mode,
             [text, f"flagged {r.flagged} of {r.n}"],
             command="predict",
             results=str(r.out),
+            fit=r.fit,
             n=r.n,
             skipped=r.skipped,
             flagged=r.flagged,
             seconds=round(r.seconds, 3),
         )
         return
-    if resume or save_maps or no_overlays:
-        raise click.UsageError("--resume, --save-maps and --no-overlays go with --input")
+    if resume or save_maps or no_overlays or fit is not None:
+        raise click.UsageError("--fit, --resume, --save-maps and --no-overlays go with --input")
     from adsynth.zoo.predict import predict_dataset
 
     with Progress(None, "predict", mode=mode) as bar:

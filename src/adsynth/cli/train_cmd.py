@@ -59,6 +59,14 @@ def parse_sets(sets: tuple[str, ...]) -> dict:
 @click.option(
     "--image-size", type=click.IntRange(8), default=None, help="Model resolution. Default: the model's."
 )
+@click.option(
+    "--crop",
+    type=click.IntRange(0),
+    default=None,
+    metavar="K",
+    help="Tiled training: K random --image-size windows per photo and epoch at the photo's own "
+    "resolution (the size recorded at import; no padding). `predict --input` then tiles by default.",
+)
 @device_option()
 @workers_option("DataLoader workers.", default=2)
 @seed_option("Random seed (default 0).", default=None)
@@ -94,6 +102,7 @@ def train(
     batch_size,
     lr,
     image_size,
+    crop,
     device,
     workers,
     seed,
@@ -119,6 +128,7 @@ def train(
       adsynth train --model draem --data train.h5 --out runs/draem --set base_width=64
       torchrun --nproc_per_node 4 -m adsynth train --model draem --data train.h5 --out runs/draem
       adsynth train --out runs/draem --resume
+      adsynth train --model padim --data big.h5 --out runs/padim --image-size 128 --crop 4
     """
     import os
 
@@ -145,6 +155,7 @@ def train(
         batch_size=batch_size,
         lr=lr,
         image_size=image_size,
+        crop=crop,
         device=device,
         workers=workers,
         seed=seed,

@@ -10,6 +10,15 @@ carries a freshly synthesised anomalous version made in the worker:
 
 Synthesis draws from ``np.random.default_rng([seed, epoch, row])``: the anomalies are the same whatever
 the number of workers or processes, and new at every epoch (:meth:`ZooDataset.set_epoch`).
+
+Tiled training (:meth:`ZooDataset.use_crops`, ``adsynth train --crop K``): instead of the whole image
+resized to the square, each item is a random ``image_size`` window of the photo at its own resolution.
+The stored image is first brought back to the photo's size recorded at import (``original_size`` in the
+provenance; the inverse of the importer's ``stretch``/``pad``/``crop`` resize, and without the padding of
+``pad``: see :func:`photo_box`), so that a window never contains padding. Each photo gives ``K`` windows
+per epoch, at positions drawn from ``np.random.default_rng([seed, epoch, row, 2, k])``: the same for a
+given seed, new at every epoch, and reproduced on resume with no state to save. The synthesis runs on the
+window, so synthetic anomalies and their masks are made at the window and always agree with it.
 """
 
 from __future__ import annotations
@@ -23,7 +32,10 @@ import torch
 from torch.utils.data import Sampler
 
 from adsynth.data.torchdata import H5Dataset
-from adsynth.errors import DataError
+from adsynth.errors import ConfigError, DataError
+
+#: random streams of the per-item generators ``[seed, epoch, row, stream, ...]`` (synthesis uses none)
+_ROTATION, _CROP, _POOL_CROP = 1, 2, 3
 
 
 def resize_image(image: np.ndarray, size: int) -> np.ndarray:
@@ -53,7 +65,55 @@ class _PoolImages:
         return len(self.dataset.reader)
 
     def __getitem__(self, i: int) -> np.ndarray:
-        return resize_image(self.dataset.reader.read_image(i), self.dataset.image_size)
+        ds = self.dataset
+        if ds.crops is not None:
+            return ds.window(ds.reader.read_image(i), i, ds.reader.row(i), (_POOL_CROP,))
+        return resize_image(ds.reader.read_image(i), ds.image_size)
+
+
+def photo_box(
+    stored: tuple[int, int], original: tuple[int, int] | None, resize: str | None
+) -> tuple[tuple[int, int, int, int], tuple[int, int]]:
+    """Where a photo's pixels lie in its stored image, and the photo's own size there.
+
+    Returns ``((top, left, height, width), (h, w))``: the box of the stored ``H×W`` image holding the
+    photo (everything but the padding of a ``pad`` import) and the size the box had in the photo (the
+    inverse of :func:`adsynth.data.images.fit` with the import's ``resize`` mode; ``original`` is the
+    ``original_size`` the importer records). Without ``original`` (a generated dataset, an import that
+    kept the size) the whole stored image at its stored size.
+
+    Example:
+        >>> photo_box((100, 100), (50, 25), "pad")  # a 50×25 photo padded into 100×100
+        ((0, 25, 100, 50), (50, 25))
+    """
+    H, W = (int(v) for v in stored)
+    if original is None or resize in (None, "none") or tuple(original) == (H, W):
+        return (0, 0, H, W), (H, W)
+    h, w = (int(v) for v in original)
+    if resize == "stretch":
+        return (0, 0, H, W), (h, w)
+    if resize == "pad":  # the same arithmetic as the importer's fit(): scaled to fit, centred
+        s = min(H / h, W / w)
+        nh, nw = max(1, round(h * s)), max(1, round(w * s))
+        return ((H - nh) // 2, (W - nw) // 2, nh, nw), (h, w)
+    if resize == "crop":  # scaled to cover, the centre kept: the stored image is part of the photo
+        s = max(H / h, W / w)
+        nh, nw = max(max(1, round(h * s)), H), max(max(1, round(w * s)), W)
+        return (0, 0, H, W), (max(1, round(H * h / nh)), max(1, round(W * w / nw)))
+    raise DataError(f"unknown import resize mode {resize!r} in the dataset's settings")
+
+
+def photo_pixels(image: np.ndarray, box: tuple[int, int, int, int], size: tuple[int, int]) -> np.ndarray:
+    """The photo inside a stored ``image`` (``box`` of :func:`photo_box`) at its own ``size`` (H, W)."""
+    import cv2
+
+    top, left, bh, bw = box
+    img = image[top : top + bh, left : left + bw]
+    if (bh, bw) == tuple(size):
+        return img
+    interp = cv2.INTER_AREA if size[0] <= bh and size[1] <= bw else cv2.INTER_LINEAR
+    out = cv2.resize(np.ascontiguousarray(img), (size[1], size[0]), interpolation=interp)
+    return out[:, :, None] if out.ndim == 2 else out
 
 
 def rotate_image(img: np.ndarray, degrees: float) -> np.ndarray:
@@ -97,9 +157,54 @@ class ZooDataset(torch.utils.data.Dataset):
         self.seed = int(seed)
         self.epoch = 0
         self._pool = None
+        #: per selected sample ``(box, photo size)`` of :func:`photo_box` when training on crops, else None
+        self.crops: list[tuple[tuple[int, int, int, int], tuple[int, int]]] | None = None
+        #: windows per photo and epoch when training on crops
+        self.crops_per_image = 1
 
     def __len__(self) -> int:
-        return len(self.reader)
+        return len(self.reader) * (self.crops_per_image if self.crops is not None else 1)
+
+    def use_crops(self, per_image: int = 1) -> None:
+        """Train on ``per_image`` random ``image_size`` windows per photo and epoch, at the photo's own
+        resolution (see the module docstring).
+
+        Raises:
+            ConfigError: ``per_image < 1``, or a photo smaller than the window.
+        """
+        import json
+
+        if isinstance(per_image, bool) or not isinstance(per_image, int) or per_image < 1:
+            raise ConfigError(f"expected `crop` (windows per image) to be a positive int, got {per_image!r}")
+        settings = json.loads(self.reader.attrs.get("settings") or "{}")
+        resize = settings.get("resize") if settings.get("importer") else None
+        stored = self.reader.shape[:2]
+        crops, small = [], []
+        for i in range(len(self.reader)):
+            orig = self.reader.provenance(i).get("original_size") if resize else None
+            box, size = photo_box(stored, orig, resize)
+            crops.append((box, size))
+            if min(size) < self.image_size:
+                small.append((size, self.reader.names[i]))
+        if small:
+            (h, w), name = min(small, key=lambda t: (min(t[0]), t[1]))
+            raise ConfigError(
+                f"--crop: {len(small)} of {len(crops)} training photos are smaller than the "
+                f"{self.image_size}-px window (narrowest {name!r}, {h}×{w} px); "
+                "use a smaller --image-size or leave them out"
+            )
+        self.crops, self.crops_per_image = crops, per_image
+
+    def window(self, image: np.ndarray, i: int, row: int, stream: tuple[int, ...]) -> np.ndarray:
+        """A random ``image_size`` window of sample ``i``'s photo (stored ``image``, file ``row``),
+        drawn from ``default_rng([seed, epoch, row, *stream])``."""
+        assert self.crops is not None
+        box, size = self.crops[i]
+        photo = photo_pixels(image, box, size)
+        rng = np.random.default_rng([self.seed, self.epoch, int(row), *stream])
+        s = self.image_size
+        y, x = int(rng.integers(0, size[0] - s + 1)), int(rng.integers(0, size[1] - s + 1))
+        return np.ascontiguousarray(photo[y : y + s, x : x + s])
 
     @property
     def channels(self) -> int:
@@ -117,11 +222,18 @@ class ZooDataset(torch.utils.data.Dataset):
         return SynthContext(pool=self._pool, index=i, name=name)
 
     def __getitem__(self, i: int) -> dict[str, Any]:
+        k = 0
+        if self.crops is not None:
+            i, k = divmod(i, self.crops_per_image)
         item = self.reader[i]
-        img = resize_image(item["image"], self.image_size)
+        if self.crops is not None:
+            img = self.window(item["image"], i, int(item["index"]), (_CROP, k))
+        else:
+            img = resize_image(item["image"], self.image_size)
         if self.rotation is not None:
             # Its own stream, so that the synthesis draws the same numbers with or without rotation.
-            rot = np.random.default_rng([self.seed, self.epoch, int(item["index"]), 1])
+            extra = [k] if k else []
+            rot = np.random.default_rng([self.seed, self.epoch, int(item["index"]), _ROTATION, *extra])
             if rot.random() < self.rotation[0]:
                 img = rotate_image(img, float(rot.uniform(-self.rotation[1], self.rotation[1])))
         out: dict[str, Any] = {
@@ -130,7 +242,8 @@ class ZooDataset(torch.utils.data.Dataset):
             "index": torch.tensor(item["index"], dtype=torch.int64),
         }
         if self.recipe is not None:
-            rng = np.random.default_rng([self.seed, self.epoch, int(item["index"])])
+            # The k-th window of a photo (k > 0) gets its own anomalies; k = 0 draws as without crops.
+            rng = np.random.default_rng([self.seed, self.epoch, int(item["index"]), *([k] if k else [])])
             res = self.recipe.apply(img, rng, self._context(i, item["name"]))
             aug = res.image if res.image.ndim == 3 else res.image[:, :, None]
             out["aug_image"] = to_tensor(aug)

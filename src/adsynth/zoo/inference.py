@@ -14,6 +14,10 @@ to the results folder:
 
 The decision uses the image threshold stored in the checkpoint by ``adsynth calibrate`` (or passed
 explicitly); without one the ``decision`` column is empty and no regions are listed.
+
+A model trained on crops (``adsynth train --crop``, recorded in the checkpoint's ``train_config``) is
+predicted with ``fit="tile"`` unless told otherwise; another ``fit`` gives a warning, since it shows the
+model its input at another scale than it was trained on.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import glob as globmod
 import json
 import os
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +56,28 @@ class InferResult:
     flagged: int
     seconds: float
     images_per_s: float
+    fit: str = "squash"
+    warning: str | None = None
+
+
+def trained_on_crops(ckpt: dict[str, Any]) -> int:
+    """Windows per image of the checkpoint's tiled training (``train --crop``), 0 when trained whole."""
+    return int((ckpt.get("train_config") or {}).get("crop") or 0)
+
+
+def fit_for(ckpt: dict[str, Any], fit: str | None) -> tuple[str, str | None]:
+    """The ``fit`` to use for a checkpoint (``tile`` by default for a crop-trained model, else
+    ``squash``) and a warning when the given one differs from how the model was trained."""
+    crops = trained_on_crops(ckpt)
+    if fit is None:
+        return ("tile" if crops else "squash"), None
+    if crops and fit != "tile":
+        size = (ckpt.get("train_config") or {}).get("image_size")
+        return fit, (
+            f"the model was trained on {size}-px windows at the photos' own resolution (train --crop); "
+            f"--fit {fit} shows it another scale (--fit tile matches its training)"
+        )
+    return fit, None
 
 
 def list_inputs(spec: str | os.PathLike) -> list[tuple[str, Any]]:
@@ -129,8 +156,8 @@ def infer_photos(
     image_threshold: float | None = None,
     pixel_threshold: float | None = None,
     min_area: int = 1,
-    fit: str = "squash",
-    overlap: int = 32,
+    fit: str | None = None,
+    overlap: int | None = None,
     overlays: bool = True,
     save_maps: bool = False,
     resume: bool = False,
@@ -150,7 +177,8 @@ def infer_photos(
         min_area: smallest region (pixels of the photo) listed.
         fit, overlap: how a photo meets the model's square input: ``squash``, ``pad`` (keep the
             aspect) or ``tile`` (windows at full resolution, ``overlap`` pixels apart); see
-            :mod:`adsynth.zoo.tiling`.
+            :mod:`adsynth.zoo.tiling`. ``fit`` None: ``tile`` for a model trained on crops, else
+            ``squash``; ``overlap`` None: 32, or a quarter of the window for models under 128 px.
         overlays, save_maps: write the overlay PNGs / the raw maps.
         resume: keep the rows of ``out`` and score only the photos not in them.
         overwrite: replace an existing results folder.
@@ -170,13 +198,18 @@ def infer_photos(
         raise OutputExistsError(f"{results} exists (pass --overwrite to replace it, --resume to continue)")
     from adsynth.zoo.export import is_exported, load_exported
 
+    note = None
     if is_exported(checkpoint):  # an ONNX / OpenVINO export (CPU runtime): thresholds from its metadata
         model: Any = load_exported(checkpoint)
         stored, dev = model.thresholds, torch.device("cpu")
+        fit = fit or "squash"
     else:
         ckpt = read_checkpoint(checkpoint)
         stored, dev = ckpt.get("thresholds") or {}, resolve_device(device)
+        fit, note = fit_for(ckpt, fit)
         model = model_from_checkpoint(ckpt, str(checkpoint)).to(dev).eval()
+    if note is not None:
+        warnings.warn(note, stacklevel=2)
     t_img = image_threshold if image_threshold is not None else stored.get("image")
     t_pix = pixel_threshold if pixel_threshold is not None else stored.get("pixel")
     items = list_inputs(inputs)
@@ -224,7 +257,7 @@ def infer_photos(
                 if progress is not None:
                     progress(len(done) + n)
     dt = time.perf_counter() - t0
-    return InferResult(out, n, len(items) - len(todo), flagged, dt, n / max(dt, 1e-9))
+    return InferResult(out, n, len(items) - len(todo), flagged, dt, n / max(dt, 1e-9), fit, note)
 
 
 def _inside(out: Path, folder: str, name: str, suffix: str) -> Path:

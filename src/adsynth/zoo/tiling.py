@@ -84,14 +84,18 @@ def predict_photos(
     model: Any,
     images: list[np.ndarray],
     fit: str = "squash",
-    overlap: int = 32,
+    overlap: int | None = None,
     batch: int = 8,
     device: Any = "cpu",
 ) -> list[tuple[np.ndarray, float]]:
-    """``(map at the photo's size, score)`` of each H×W×C uint8 photo (see the module docstring)."""
+    """``(map at the photo's size, score)`` of each H×W×C uint8 photo (see the module docstring).
+
+    ``overlap`` (tiles) defaults to 32 pixels, or a quarter of the window for models under 128 px.
+    """
     if fit not in FITS:
         raise ConfigError(f"unknown fit {fit!r} (valid: {', '.join(FITS)})")
     size, channels = int(model.image_size), int(model.channels)
+    overlap = min(32, size // 4) if overlap is None else overlap
     imgs = [_channels(im, channels) for im in images]
     if fit == "squash":
         maps, scores = _run(model, [to_tensor(resize_image(im, size)) for im in imgs], batch, device)

@@ -29,6 +29,7 @@ FIXED_ON_RESUME = (
     "textures",
     "split",
     "hparams",
+    "crop",
 )
 FIT_MODES = ("gradient", "fit", "both")
 
@@ -55,6 +56,10 @@ class TrainConfig:
         textures: texture folder for texture-based recipes.
         hparams: model hyper-parameters (``--set key=value``, ``--backbone``, ...).
         split: dataset split to train on (default ``train``).
+        crop: tiled training: this many random ``image_size`` windows per photo and epoch, at the
+            photo's own resolution (no padding; see :mod:`adsynth.zoo.data`); 0 (default): the whole
+            image resized to the square. Recorded in the checkpoint, where ``predict`` reads it to
+            default to ``fit="tile"``.
         resume: continue the run in ``out`` from ``last.pt``.
         overwrite: replace an existing run in ``out``.
         compile: ``torch.compile`` the training step.
@@ -85,6 +90,7 @@ class TrainConfig:
     textures: str | None = None
     hparams: dict[str, Any] = field(default_factory=dict)
     split: str | None = None
+    crop: int | None = None
     resume: bool = False
     overwrite: bool = False
     compile: bool = False
@@ -103,6 +109,8 @@ class TrainConfig:
             self.image_size = check_positive_int(self.image_size, "image_size")
         if self.seed is not None:
             self.seed = _check_int(self.seed, "seed", minimum=0)
+        if self.crop is not None:
+            self.crop = _check_int(self.crop, "crop", minimum=0)
         self.workers = _check_int(self.workers, "workers", minimum=0)
         self.progress = progress_mode(self.progress)
 
@@ -188,6 +196,7 @@ def resolve(cfg: TrainConfig, cls: type) -> TrainConfig:
         image_size=cfg.image_size if cfg.image_size is not None else default_image_size(cls),
         seed=cfg.seed if cfg.seed is not None else 0,
         split=cfg.split if cfg.split is not None else "train",
+        crop=cfg.crop if cfg.crop is not None else 0,
         hparams=dict(cfg.hparams or {}),
         recipe=recipe,
     )

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from adsynth.errors import TrainingError
+from adsynth.errors import ConfigError, TrainingError
 from adsynth.progress import Progress
 from adsynth.zoo.checkpoint import (
     LAST_FILE,
@@ -51,6 +51,9 @@ class RunState:
         images_per_s: the last measured throughput.
         training_state: the last gradient epoch's optimizer, scheduler, scaler and RNG states (what
             ``last.pt`` carries for ``--resume``); None before any gradient epoch.
+
+    With ``cfg.crop`` (tiled training) the dataset is switched to random windows at the photos' own
+    resolution when the run is built: the one place every model's training data passes through.
     """
 
     cfg: TrainConfig
@@ -68,6 +71,14 @@ class RunState:
     metrics: dict[str, float] = field(default_factory=dict)
     images_per_s: float = 0.0
     training_state: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.cfg.crop:
+            if self.model.config().get("cache_features"):
+                raise ConfigError(
+                    "cache_features reuses the first window's features: turn it off with --crop"
+                )
+            self.dataset.use_crops(self.cfg.crop)
 
     def save(self, with_training_state: bool = True) -> None:
         """Write ``model.pt`` and (with ``with_training_state``) ``last.pt``."""
