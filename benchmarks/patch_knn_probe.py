@@ -22,8 +22,8 @@ import time
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
-import hdf5plugin  # noqa: E402,F401
 import h5py  # noqa: E402
+import hdf5plugin  # noqa: E402,F401
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
@@ -111,7 +111,10 @@ def main() -> None:
             cache[p] = out
         return cache[p]
 
-    print("| variant | image AUROC | pixel AUROC | AUPRO@0.3 | uneven pixel AUROC | pixel AUROC, defective images only |")
+    print(
+        "| variant | image AUROC | pixel AUROC | AUPRO@0.3 | uneven pixel AUROC "
+        "| pixel AUROC, defective images only |"
+    )
     print("|---|---:|---:|---:|---:|---:|")
     for v in args.variants:
         key, _, val = v.partition("=")
