@@ -28,7 +28,7 @@ from adsynth.zoo.backbones import CarriesBackboneWeights, create_backbone, resol
 from adsynth.zoo.base import AnomalyModel, Prediction
 from adsynth.zoo.bundled_weights import DEFAULT_BACKBONE
 from adsynth.zoo.components.blur import gaussian_blur2d
-from adsynth.zoo.components.oneclass import knn_distance
+from adsynth.zoo.components.oneclass import knn_distance, sample_into_bank
 
 __all__ = ["LocalSSLModel", "info_nce", "simsiam_loss"]
 
@@ -133,7 +133,6 @@ class LocalSSLModel(CarriesBackboneWeights, AnomalyModel):
         self._fit: tuple[torch.Tensor, torch.Tensor] | None = None
         self._fit_count = 0
 
-
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
         if prefix + "bank" in state_dict:
             self._buffers["bank"] = torch.empty_like(state_dict[prefix + "bank"])
@@ -214,12 +213,7 @@ class LocalSSLModel(CarriesBackboneWeights, AnomalyModel):
         rng = np.random.default_rng([self._hparams["seed"], self._fit_count])
         self._fit_count += 1
         keys = torch.from_numpy(rng.random(len(emb)))
-        if self._fit is not None:
-            emb, keys = torch.cat([self._fit[0], emb]), torch.cat([self._fit[1], keys])
-        if len(keys) > self._hparams["bank_size"]:
-            keep = keys.topk(self._hparams["bank_size"], largest=False).indices
-            emb, keys = emb[keep], keys[keep]
-        self._fit = (emb, keys)
+        self._fit = sample_into_bank(self._fit, emb, keys, self._hparams["bank_size"])
 
     @torch.no_grad()
     def fit_end(self) -> None:

@@ -94,7 +94,6 @@ class FeatureModel(CarriesBackboneWeights, AnomalyModel):
     def level_channels(self) -> list[int]:
         return list(self.backbone.feature_info.channels())
 
-
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         resize_lazy_buffers(self, state_dict, prefix, self.lazy_buffers)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)

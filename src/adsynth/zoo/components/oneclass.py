@@ -113,6 +113,19 @@ def knn_distance(query: torch.Tensor, bank: torch.Tensor, k: int = 1, chunk: int
     return torch.cat(out) if out else query.new_zeros(0)
 
 
+def sample_into_bank(
+    kept: tuple[torch.Tensor, torch.Tensor] | None, emb: torch.Tensor, keys: torch.Tensor, size: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A streaming uniform sample without replacement: ``(embeddings, keys)`` so far plus this batch's
+    rows ``emb`` with their random ``keys``, keeping the ``size`` rows of smallest key."""
+    if kept is not None:
+        emb, keys = torch.cat([kept[0], emb]), torch.cat([kept[1], keys])
+    if len(keys) > size:
+        keep = keys.topk(size, largest=False).indices
+        emb, keys = emb[keep], keys[keep]
+    return emb, keys
+
+
 def patch_starts(size: int, patch: int, stride: int) -> list[int]:
     """Top-left offsets of patches along one axis; the last one is aligned with the border."""
     starts = list(range(0, size - patch + 1, stride))

@@ -32,6 +32,7 @@ from adsynth.zoo.components.infonce import (
     patches_to_map,
     sample_rows,
 )
+from adsynth.zoo.components.oneclass import sample_into_bank
 
 SCORES = ("mean", "max")
 
@@ -203,12 +204,7 @@ class CPC(AnomalyModel):
         rng = np.random.default_rng([self._hparams["seed"], self._fit_count])
         self._fit_count += 1
         keys = torch.from_numpy(rng.random(len(emb)))
-        if self._fit is not None:
-            emb, keys = torch.cat([self._fit[0], emb]), torch.cat([self._fit[1], keys])
-        if len(keys) > self._hparams["bank_size"]:
-            keep = keys.topk(self._hparams["bank_size"], largest=False).indices
-            emb, keys = emb[keep], keys[keep]
-        self._fit = (emb, keys)
+        self._fit = sample_into_bank(self._fit, emb, keys, self._hparams["bank_size"])
 
     @torch.no_grad()
     def fit_end(self) -> None:

@@ -23,7 +23,7 @@ from torch.nn import functional as F
 from adsynth._validation import check_positive_int, check_range
 from adsynth.errors import ConfigError
 from adsynth.zoo.base import AnomalyModel, Prediction, register_model
-from adsynth.zoo.components.oneclass import distribute_scores, knn_distance
+from adsynth.zoo.components.oneclass import distribute_scores, knn_distance, sample_into_bank
 
 #: The 8 neighbour directions of the relative-position task, (dy, dx).
 DIRECTIONS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
@@ -219,13 +219,7 @@ class PatchSVDD(AnomalyModel):
             emb = g.reshape(-1, g.shape[-1]).cpu()
             # A uniform sample without replacement: keep the bank_size smallest random keys seen so far.
             keys = torch.rand(len(emb), generator=gen)
-            if scale in self._fit:
-                old_e, old_k = self._fit[scale]
-                emb, keys = torch.cat([old_e, emb]), torch.cat([old_k, keys])
-            if len(keys) > self._hparams["bank_size"]:
-                keep = keys.topk(self._hparams["bank_size"], largest=False).indices
-                emb, keys = emb[keep], keys[keep]
-            self._fit[scale] = (emb, keys)
+            self._fit[scale] = sample_into_bank(self._fit.get(scale), emb, keys, self._hparams["bank_size"])
 
     @torch.no_grad()
     def fit_end(self) -> None:
