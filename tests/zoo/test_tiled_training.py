@@ -196,3 +196,25 @@ def test_cli_tiled_training_then_tiled_prediction(padded, photo_dir, tmp_path):
     assert r.exit_code == 0, r.output
     assert "warning: the model was trained on 32-px windows" in r.output
     assert json.loads(r.stdout.strip().splitlines()[-1])["fit"] == "squash"
+    # A dataset is resized to the model's input, another scale than its windows: said, not silent.
+    r = runner.invoke(
+        cli,
+        ["predict", "--checkpoint", str(run / "model.pt"), "--data", str(padded), "--split", "all",
+         "--out", str(tmp_path / "maps.h5"), "--device", "cpu"],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "warning: the model was trained on 32-px windows" in r.output and "--fit tile" in r.output
+    assert (tmp_path / "maps.h5").exists()
+    # An export remembers the tiled training: its photos are tiled by default too.
+    onnx = tmp_path / "m.onnx"
+    r = runner.invoke(cli, ["export-model", "--checkpoint", str(run / "model.pt"), "--out", str(onnx)])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(
+        cli,
+        ["predict", "--checkpoint", str(onnx), "--input", str(photo_dir), "--out", str(tmp_path / "ox"),
+         "--save-maps", "--no-overlays", "--log-json"],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout.strip().splitlines()[-1])["fit"] == "tile" and "warning" not in r.output
+    for name, img in _photos().items():
+        assert np.load(tmp_path / "ox" / "maps" / f"{name}.npy").shape == img.shape

@@ -154,6 +154,8 @@ def predict(
             workers=workers,
             progress=bar,
         )
+    if r.warning is not None:
+        click.echo(f"warning: {r.warning}", err=True)
     say(
         mode,
         f"wrote {r.path}: {r.n} maps in {r.seconds:.1f} s ({r.images_per_s:.1f} img/s)",

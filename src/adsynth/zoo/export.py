@@ -84,6 +84,8 @@ def _metadata(ckpt: dict[str, Any], model: Any, batch: int | None) -> dict[str, 
         "adsynth_input": INPUT_CONVENTION,
         "adsynth_batch": "dynamic" if batch is None else str(batch),
         "adsynth_thresholds": json.dumps(ckpt.get("thresholds") or {}),
+        # windows per photo of tiled training (train --crop), 0 when trained whole: how to fit photos
+        "adsynth_train_crop": str(int((ckpt.get("train_config") or {}).get("crop") or 0)),
     }
 
 
@@ -232,6 +234,7 @@ class ExportedModel:
         batch = self.meta.get("adsynth_batch", "dynamic")
         self.batch = None if batch == "dynamic" else int(batch)
         self.thresholds = json.loads(self.meta.get("adsynth_thresholds") or "{}")
+        self.train_crop = int(self.meta.get("adsynth_train_crop") or 0)  # older exports: 0
 
     def _run_onnx(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         amap, score = self._session.run(None, {"image": x})
@@ -270,6 +273,7 @@ def _metadata_keys(ov_model: Any) -> list[str]:
         "adsynth_input",
         "adsynth_batch",
         "adsynth_thresholds",
+        "adsynth_train_crop",
     ]
     return [k for k in keys if ov_model.has_rt_info(["adsynth", k])]
 

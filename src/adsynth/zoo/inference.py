@@ -202,7 +202,8 @@ def infer_photos(
     if is_exported(checkpoint):  # an ONNX / OpenVINO export (CPU runtime): thresholds from its metadata
         model: Any = load_exported(checkpoint)
         stored, dev = model.thresholds, torch.device("cpu")
-        fit = fit or "squash"
+        train = {"crop": model.train_crop, "image_size": model.image_size}
+        fit, note = fit_for({"train_config": train}, fit)
     else:
         ckpt = read_checkpoint(checkpoint)
         stored, dev = ckpt.get("thresholds") or {}, resolve_device(device)

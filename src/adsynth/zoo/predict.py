@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from adsynth import __version__
 from adsynth.data.maps import MapsWriter, check_maps_output
 from adsynth.errors import ConfigError, DataError
-from adsynth.zoo.checkpoint import data_fingerprint, load_model
+from adsynth.zoo.checkpoint import data_fingerprint, model_from_checkpoint, read_checkpoint
 from adsynth.zoo.data import ZooDataset
 from adsynth.zoo.device import resolve_device
 
@@ -40,6 +40,7 @@ class PredictResult:
     n: int
     seconds: float
     images_per_s: float
+    warning: str | None = None
 
 
 def predict_dataset(
@@ -76,10 +77,12 @@ def predict_dataset(
     if int(batch_size) < 1:
         raise ConfigError(f"expected `batch_size` to be a positive int, got {batch_size}")
     dev = resolve_device(device)
-    checkpoint = None
+    checkpoint, warning = None, None
     if isinstance(model, (str, os.PathLike)):
         checkpoint = str(model)
-        model = load_model(model, dev)
+        ckpt = read_checkpoint(model)
+        warning = _crop_warning(ckpt)
+        model = model_from_checkpoint(ckpt, checkpoint).to(dev)
     else:
         model = model.to(dev)
     model.eval()
@@ -127,4 +130,17 @@ def predict_dataset(
             if progress is not None:
                 progress(writer.n)
     dt = time.perf_counter() - t0
-    return PredictResult(path=out, n=n, seconds=dt, images_per_s=n / max(dt, 1e-9))
+    return PredictResult(path=out, n=n, seconds=dt, images_per_s=n / max(dt, 1e-9), warning=warning)
+
+
+def _crop_warning(ckpt: dict[str, Any]) -> str | None:
+    """What to say when a model trained on windows (``train --crop``) is shown whole resized images."""
+    cfg = ckpt.get("train_config") or {}
+    if not cfg.get("crop"):
+        return None
+    size = cfg.get("image_size")
+    return (
+        f"the model was trained on {size}-px windows at the photos' own resolution (train --crop); "
+        f"--data resizes every image to {size} px, another scale: predict the photos with "
+        "--input ... --fit tile to match its training"
+    )

@@ -182,7 +182,6 @@ class CutPaste(CarriesBackboneWeights, AnomalyModel):
         self._fit_image: list[torch.Tensor] = []
         self._fit_patch: list[torch.Tensor] = []
 
-
     # ------------------------------------------------------------------ network
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         """B×512 embeddings (global average of the last ResNet stage), before the head."""

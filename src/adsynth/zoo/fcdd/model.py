@@ -104,7 +104,6 @@ class FCDD(CarriesBackboneWeights, AnomalyModel):
         )
         self.sigma = 12.0 * image_size / 224 if sigma is None else float(sigma)
 
-
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """B×h×w heat map ``A`` at stride 8."""
         _, f2, f3 = self.backbone(images)
