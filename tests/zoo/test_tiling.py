@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from adsynth.data.images import fit as import_fit
 from adsynth.errors import ConfigError
 from adsynth.zoo.base import Prediction
 from adsynth.zoo.tiling import predict_photos, tile_starts
@@ -56,9 +57,12 @@ def test_pad_keeps_the_aspect_and_maps_back_in_place():
     ((pad_map, _),) = predict_photos(model, [photo], fit="pad")
     ((squash_map, _),) = predict_photos(model, [photo], fit="squash")
     padded, squashed = inputs[0][0, 0], inputs[1][0, 0]
-    # Letterbox: the 96 px side becomes 32, the 32 px side 11 (aspect 3:1 kept), the rest replicates edges.
-    assert torch.equal(padded[11:], padded[10:11].expand(21, -1))
-    assert float(padded[:11].sum()) < float(squashed.sum())  # squash stretched the band to 3x the height
+    # Letterbox: the 96 px side becomes 32, the 32 px side 11 (aspect 3:1 kept), centred, zero bars:
+    # exactly what the importer's --resize pad stores, so a model trained on such an import sees its layout.
+    expected, _ = import_fit(photo, None, (32, 32), "pad")
+    assert torch.equal(padded, torch.from_numpy(expected[:, :, 0]).float() / 255.0)
+    assert float(padded[:10].abs().sum()) == 0 and float(padded[21:].abs().sum()) == 0
+    assert float(padded[10:21].sum()) < float(squashed.sum())  # squash stretched the band to 3x the height
     for amap in (pad_map, squash_map):  # either way the map comes back at the photo's size, in place
         assert amap.shape == (32, 96)
         assert 40 <= int(np.argmax(amap.mean(0))) <= 45

@@ -4,8 +4,8 @@ Every model goes through the same three ways (``fit``) of turning a photo into m
 outputs back into one map at the photo's own size:
 
 - ``"squash"``: resize to the square (thin defects of a 1:2.5 photo get squeezed);
-- ``"pad"``: keep the aspect ratio — scale the longer side to the model size, pad the rest by edge
-  replication, and crop the padding off the map before resizing it back;
+- ``"pad"``: keep the aspect ratio — the importer's ``--resize pad`` letterbox (scaled to fit, centred,
+  zero bars), and the padding cropped off the map before resizing it back;
 - ``"tile"``: no resizing — square windows of the model's size at the photo's own resolution, with
   ``overlap`` pixels between neighbours, stitched by a separable tent weighting so that seams do not
   show (a pixel's value is the weighted mean of the windows covering it). The image score is the
@@ -25,8 +25,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from adsynth.data.images import fit as fit_image
 from adsynth.errors import ConfigError
-from adsynth.zoo.data import resize_image, to_tensor
+from adsynth.zoo.data import photo_box, resize_image, to_tensor
 
 FITS = ("squash", "pad", "tile")
 
@@ -68,16 +69,11 @@ def _back(amap: torch.Tensor, h: int, w: int) -> np.ndarray:
     return out[0, 0].numpy()
 
 
-def _letterbox(img: np.ndarray, size: int) -> tuple[np.ndarray, tuple[int, int]]:
-    import cv2
-
-    h, w = img.shape[:2]
-    s = size / max(h, w)
-    nh, nw = max(1, round(h * s)), max(1, round(w * s))
-    small = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
-    small = small[:, :, None] if small.ndim == 2 else small
-    padded = np.pad(small, ((0, size - nh), (0, size - nw), (0, 0)), mode="edge")
-    return padded, (nh, nw)
+def _letterbox(img: np.ndarray, size: int) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """The importer's ``--resize pad`` of one photo (scaled to fit, centred, zero bars) and the photo's box:
+    a model trained on a letterboxed import sees at prediction exactly the layout it was trained on."""
+    padded, _ = fit_image(img, None, (size, size), "pad")
+    return padded, photo_box((size, size), img.shape[:2], "pad")[0]
 
 
 def predict_photos(
@@ -104,8 +100,8 @@ def predict_photos(
         boxes = [_letterbox(im, size) for im in imgs]
         maps, scores = _run(model, [to_tensor(p) for p, _ in boxes], batch, device)
         return [
-            (_back(m[:nh, :nw], *im.shape[:2]), float(s))
-            for m, s, (_, (nh, nw)), im in zip(maps, scores, boxes, imgs, strict=True)
+            (_back(m[t : t + nh, left : left + nw], *im.shape[:2]), float(s))
+            for m, s, (_, (t, left, nh, nw)), im in zip(maps, scores, boxes, imgs, strict=True)
         ]
     out = []
     for im in imgs:
