@@ -218,3 +218,49 @@ def test_cli_tiled_training_then_tiled_prediction(padded, photo_dir, tmp_path):
     assert json.loads(r.stdout.strip().splitlines()[-1])["fit"] == "tile" and "warning" not in r.output
     for name, img in _photos().items():
         assert np.load(tmp_path / "ox" / "maps" / f"{name}.npy").shape == img.shape
+
+
+def test_a_model_trained_on_a_letterboxed_import_is_letterboxed_at_prediction(padded, photo_dir, tmp_path):
+    from adsynth.cli.main import cli
+    from adsynth.zoo.inference import fit_for
+
+    run = train(_cfg(padded, tmp_path / "run", crop=None, epochs=1))
+    ckpt = read_checkpoint(run.checkpoint)
+    assert ckpt["data_resize"] == "pad"
+    assert fit_for(ckpt, None) == ("pad", None)
+    assert "--fit pad matches" in fit_for(ckpt, "squash")[1]
+    runner = CliRunner()
+    res = tmp_path / "res"
+    r = runner.invoke(
+        cli,
+        ["predict", "--checkpoint", str(run.checkpoint), "--input", str(photo_dir), "--out", str(res),
+         "--save-maps", "--no-overlays", "--device", "cpu", "--log-json"],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout.strip().splitlines()[-1])["fit"] == "pad" and "warning" not in r.output
+    for name, img in _photos().items():
+        assert np.load(res / "maps" / f"{name}.npy").shape == img.shape
+    onnx = tmp_path / "m.onnx"
+    assert (
+        runner.invoke(
+            cli, ["export-model", "--checkpoint", str(run.checkpoint), "--out", str(onnx)]
+        ).exit_code
+        == 0
+    )
+    r = runner.invoke(
+        cli,
+        ["predict", "--checkpoint", str(onnx), "--input", str(photo_dir), "--out", str(tmp_path / "ox"),
+         "--fit", "squash", "--no-overlays", "--log-json"],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "letterboxed" in r.output and json.loads(r.stdout.strip().splitlines()[-1])["fit"] == "squash"
+
+
+def test_a_generated_dataset_records_no_import_resize(tmp_path):
+    from zoo_helpers import blob_dataset
+
+    from adsynth.zoo.inference import fit_for
+
+    data = blob_dataset(tmp_path / "b.h5", n_train=4, n_test=1, size=32)
+    ckpt = read_checkpoint(train(_cfg(data, tmp_path / "run", crop=None, epochs=1)).checkpoint)
+    assert ckpt["data_resize"] is None and fit_for(ckpt, None) == ("squash", None)

@@ -49,7 +49,8 @@ from adsynth.cli.common import (
     type=click.Choice(["squash", "pad", "tile"]),
     default=None,
     help="With --input: how photos meet the model's square input: resize, keep the aspect (pad), "
-    "or full-resolution tiles. Default: tile for a model trained with --crop, else squash.",
+    "or full-resolution tiles. Default: tile for a model trained with --crop, pad for one trained on a "
+    "--resize pad import, else squash.",
 )
 @click.option(
     "--overlap",

@@ -10,8 +10,8 @@ end of every epoch:
 
 Both are dicts with ``format`` (``"adsynth-checkpoint"``), ``format_version``, ``adsynth_version``,
 ``model`` (registry name), ``config`` (``model.config()``), ``state_dict``, ``train_config``,
-``data_fingerprint``, ``epoch`` (completed epochs), ``step``, ``fitted`` and ``metrics`` (the last
-epoch's mean losses).
+``data_fingerprint``, ``data_resize`` (how ``dataset import`` fitted the training photos, or None),
+``epoch`` (completed epochs), ``step``, ``fitted`` and ``metrics`` (the last epoch's mean losses).
 
 Example:
     >>> from adsynth.zoo.checkpoint import load_model

@@ -165,6 +165,15 @@ class ZooDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.reader) * (self.crops_per_image if self.crops is not None else 1)
 
+    @property
+    def import_resize(self) -> str | None:
+        """How ``adsynth dataset import`` fitted the photos (``stretch``, ``pad``, ``crop``, ``none``), or
+        None for a dataset that was not imported (generated, written by code)."""
+        import json
+
+        settings = json.loads(self.reader.attrs.get("settings") or "{}")
+        return settings.get("resize") if settings.get("importer") else None
+
     def use_crops(self, per_image: int = 1) -> None:
         """Train on ``per_image`` random ``image_size`` windows per photo and epoch, at the photo's own
         resolution (see the module docstring).
@@ -172,12 +181,9 @@ class ZooDataset(torch.utils.data.Dataset):
         Raises:
             ConfigError: ``per_image < 1``, or a photo smaller than the window.
         """
-        import json
-
         if isinstance(per_image, bool) or not isinstance(per_image, int) or per_image < 1:
             raise ConfigError(f"expected `crop` (windows per image) to be a positive int, got {per_image!r}")
-        settings = json.loads(self.reader.attrs.get("settings") or "{}")
-        resize = settings.get("resize") if settings.get("importer") else None
+        resize = self.import_resize
         stored = self.reader.shape[:2]
         crops, small = [], []
         for i in range(len(self.reader)):

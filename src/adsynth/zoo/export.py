@@ -86,6 +86,8 @@ def _metadata(ckpt: dict[str, Any], model: Any, batch: int | None) -> dict[str, 
         "adsynth_thresholds": json.dumps(ckpt.get("thresholds") or {}),
         # windows per photo of tiled training (train --crop), 0 when trained whole: how to fit photos
         "adsynth_train_crop": str(int((ckpt.get("train_config") or {}).get("crop") or 0)),
+        # the import's --resize of the training data ("pad": photos are letterboxed the same way)
+        "adsynth_train_resize": str(ckpt.get("data_resize") or ""),
     }
 
 
@@ -235,6 +237,7 @@ class ExportedModel:
         self.batch = None if batch == "dynamic" else int(batch)
         self.thresholds = json.loads(self.meta.get("adsynth_thresholds") or "{}")
         self.train_crop = int(self.meta.get("adsynth_train_crop") or 0)  # older exports: 0
+        self.train_resize = self.meta.get("adsynth_train_resize") or None  # the import's --resize
 
     def _run_onnx(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         amap, score = self._session.run(None, {"image": x})
@@ -274,6 +277,7 @@ def _metadata_keys(ov_model: Any) -> list[str]:
         "adsynth_batch",
         "adsynth_thresholds",
         "adsynth_train_crop",
+        "adsynth_train_resize",
     ]
     return [k for k in keys if ov_model.has_rt_info(["adsynth", k])]
 

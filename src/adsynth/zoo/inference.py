@@ -66,16 +66,23 @@ def trained_on_crops(ckpt: dict[str, Any]) -> int:
 
 
 def fit_for(ckpt: dict[str, Any], fit: str | None) -> tuple[str, str | None]:
-    """The ``fit`` to use for a checkpoint (``tile`` by default for a crop-trained model, else
-    ``squash``) and a warning when the given one differs from how the model was trained."""
+    """The ``fit`` to use for a checkpoint and a warning when the given one differs from how the model
+    was trained: ``tile`` by default for a crop-trained model (``train --crop``), ``pad`` for one trained
+    on a letterboxed import (``dataset import --resize pad``: the same letterbox), else ``squash``."""
     crops = trained_on_crops(ckpt)
+    letterboxed = ckpt.get("data_resize") == "pad"
     if fit is None:
-        return ("tile" if crops else "squash"), None
+        return ("tile" if crops else "pad" if letterboxed else "squash"), None
     if crops and fit != "tile":
         size = (ckpt.get("train_config") or {}).get("image_size")
         return fit, (
             f"the model was trained on {size}-px windows at the photos' own resolution (train --crop); "
             f"--fit {fit} shows it another scale (--fit tile matches its training)"
+        )
+    if letterboxed and not crops and fit != "pad":
+        return fit, (
+            "the model was trained on letterboxed photos (dataset import --resize pad); "
+            f"--fit {fit} shows it another layout (--fit pad matches its training)"
         )
     return fit, None
 
@@ -203,7 +210,7 @@ def infer_photos(
         model: Any = load_exported(checkpoint)
         stored, dev = model.thresholds, torch.device("cpu")
         train = {"crop": model.train_crop, "image_size": model.image_size}
-        fit, note = fit_for({"train_config": train}, fit)
+        fit, note = fit_for({"train_config": train, "data_resize": model.train_resize}, fit)
     else:
         ckpt = read_checkpoint(checkpoint)
         stored, dev = ckpt.get("thresholds") or {}, resolve_device(device)

@@ -138,7 +138,11 @@ def _train(cfg: TrainConfig, device: torch.device, d: Dist, on_epoch_end, t0: fl
         out=out,
         amp_dtype=amp_dtype(device, cfg.amp),
         channels_last=channels_last,
-        fields={"train_config": record, "data_fingerprint": fingerprint},
+        fields={
+            "train_config": record,
+            "data_fingerprint": fingerprint,
+            "data_resize": dataset.import_resize,  # how predict fits photos by default
+        },
     )
     if resume_ckpt is not None:
         run.fitted = bool(resume_ckpt.get("fitted"))
