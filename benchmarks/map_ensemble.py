@@ -23,7 +23,8 @@ import sys
 import cv2
 import numpy as np
 
-from adsynth.data.maps import read_maps, write_maps
+from adsynth.data.maps import check_maps_output, read_maps, write_maps
+from adsynth.errors import AdsynthError
 
 
 def _stats(path: str) -> tuple[float, float, float, float]:
@@ -63,8 +64,12 @@ def main(argv: list[str] | None = None) -> int:
     w = np.asarray(a.weights if a.weights else [1.0] * k, np.float64)
     if len(w) != k:
         ap.error(f"--weights: expected {k} values (one per --member), got {len(w)}")
-    stats = [_stats(train) for _, train in a.member]
-    sets = [read_maps(test) for test, _ in a.member]
+    try:  # an existing output, a missing or foreign file: one line, nothing written
+        check_maps_output(a.out, a.overwrite)
+        stats = [_stats(train) for _, train in a.member]
+        sets = [read_maps(test) for test, _ in a.member]
+    except AdsynthError as e:
+        ap.error(str(e))
     try:
         names = list(sets[0].names)
         for s, (test, _) in zip(sets[1:], a.member[1:], strict=True):

@@ -17,9 +17,11 @@ import csv
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 
+from adsynth.data.images import read_mask
+from adsynth.data.importers import scan_mvtec
+from adsynth.errors import DataError
 from adsynth.evaluate.metrics import image_metrics, pixel_metrics
 
 
@@ -35,27 +37,27 @@ def main(argv: list[str] | None = None) -> int:
             scores = {r["name"]: float(r["score"]) for r in csv.DictReader(f)}
     except OSError as e:
         ap.error(f"--results: cannot read {res / 'results.csv'}: {e.strerror}")
-    types = sorted(d.name for d in (root / "test").iterdir() if d.is_dir() and d.name != "good")
-    by_type: dict[str, list[tuple[np.ndarray, np.ndarray, float, int]]] = {}
-    for t in ["good", *types]:
-        rows = []
-        for name in sorted(n for n in scores if n.split("/")[0] == t):
-            path = res / "maps" / f"{name}.npy"
-            if not path.is_file():
-                ap.error(f"--results: no map {path} (run predict with --save-maps)")
-            amap = np.load(path, allow_pickle=False)
-            if t == "good":
-                mask = np.zeros(amap.shape, np.uint8)
-            else:
-                mp = root / "ground_truth" / t / f"{Path(name).stem}_mask.png"
-                m = cv2.imread(str(mp), cv2.IMREAD_GRAYSCALE)
-                if m is None:
-                    ap.error(f"--dataset: cannot read the mask {mp}")
-                mask = (m > 0).astype(np.uint8)
-                if mask.shape != amap.shape:
-                    ap.error(f"{path}: map {amap.shape} but mask {mask.shape}: not at the photo's size")
-            rows.append((amap, mask, scores[name], int(t != "good")))
-        by_type[t] = rows
+    try:
+        items, missing = scan_mvtec(root)  # the importer's reading of the layout and its masks
+    except DataError as e:
+        ap.error(f"--dataset: {e}")
+    if missing:
+        ap.error(f"--dataset: {missing[0][0]}: {missing[0][1]}")
+    tests = [it for it in items if it.split == "test"]
+    types = sorted({it.defect_type for it in tests if it.label})
+    by_type: dict[str, list[tuple[np.ndarray, np.ndarray, float, int]]] = {t: [] for t in ["good", *types]}
+    for it in tests:
+        name = it.name.removeprefix("test/")  # predict --input <dataset>/test names photos from there
+        path = res / "maps" / f"{name}.npy"
+        if name not in scores or not path.is_file():
+            ap.error(
+                f"--results: no result and map for {name} (run predict --input {root / 'test'} --save-maps)"
+            )
+        amap = np.load(path, allow_pickle=False)
+        mask = read_mask(it.mask_path) if it.label else np.zeros(amap.shape, np.uint8)
+        if mask.shape != amap.shape:
+            ap.error(f"{path}: map {amap.shape} but mask {mask.shape}: not at the photo's size")
+        by_type[it.defect_type if it.label else "good"].append((amap, mask, scores[name], it.label))
     print(f"| defect type | images | image AUROC | pixel AUROC | AUPRO@{a.pro_limit:g} |")
     print("|---|---:|---:|---:|---:|")
     for t in [*types, "all"]:
