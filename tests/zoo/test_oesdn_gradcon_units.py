@@ -194,6 +194,38 @@ def test_oe_sdn_teacher_learns_only_its_reconstruction_of_normal_images():
     assert all(g.abs().sum() > 0 for g in torch.autograd.grad(out["loss"], list(m.student.parameters())))
 
 
+def test_oe_sdn_two_phases_train_the_teacher_then_the_student_against_it():
+    m = _oe_sdn(teacher_steps=2)
+    x = torch.rand(2, 1, 32, 32)
+    mask = torch.zeros(2, 1, 32, 32)
+    mask[..., 4:12, 4:12] = 1
+    batch = {"image": x, "aug_image": torch.rand(2, 1, 32, 32), "aug_mask": mask}
+    teacher = [*m.encoder.parameters(), *m.decoder.parameters()]
+    student = list(m.student.parameters())
+
+    def grads(out):
+        m.zero_grad(set_to_none=True)
+        out["loss"].backward()
+        return [p.grad is not None and p.grad.abs().sum() > 0 for p in teacher], [
+            p.grad is not None for p in student
+        ]
+
+    for _ in range(2):  # phase 1: the autoencoder alone
+        t, s = grads(m.training_step(batch))
+        assert all(t) and not any(s)
+    out = m.training_step(batch)  # phase 2: the student alone, against the fixed teacher
+    assert float(out["ae"]) == 0.0 and float(out["pixel"]) > 0
+    t, s = grads(out)
+    assert not any(t) and all(s)
+    assert int(m.state_dict()["steps"]) == 3  # saved with the checkpoint: --resume keeps the phase
+    fresh = _oe_sdn(teacher_steps=2)
+    fresh.load_state_dict(m.state_dict())
+    assert int(fresh.steps) == 3
+    old = {k: v for k, v in m.state_dict().items() if k != "steps"}  # a checkpoint of before the phases
+    fresh.load_state_dict(old)
+    assert int(fresh.steps) == 0
+
+
 def test_oe_sdn_map_is_the_student_teacher_difference_and_is_local():
     m = _oe_sdn(map_sigma=0.0).eval()
     x = torch.rand(1, 1, 32, 32)
@@ -211,7 +243,7 @@ def test_oe_sdn_map_is_the_student_teacher_difference_and_is_local():
     ("kw", "name"),
     [({"style_layers": 50}, "style_layers"), ({"student_depth": 6}, "image_size"),
      ({"ae_loss": "l1"}, "ae_loss"), ({"score": "p99"}, "score"), ({"oe_weight": -1}, "oe_weight"),
-     ({"image_size": 48}, "image_size")],
+     ({"image_size": 48}, "image_size"), ({"teacher_steps": -1}, "teacher_steps")],
 )  # fmt: skip
 def test_oe_sdn_bad_hyper_parameters_name_themselves(kw, name):
     with pytest.raises(ConfigError, match=f"`{name}`"):

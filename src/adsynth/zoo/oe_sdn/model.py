@@ -41,6 +41,9 @@ class OESDN(AnomalyModel):
         style_weight: weight of the style (Gram) loss.
         oe_weight: weight of the outlier-exposure loss on the synthetic images.
         map_sigma: σ in pixels of the Gaussian on the difference map (None: ``image_size / 64``).
+        teacher_steps: 0 trains teacher and student together (the student imitates the current
+            teacher); N > 0 trains the teacher alone for the first N optimiser steps, then the student
+            alone against the now fixed teacher (two phases in one run; the step count is saved).
         score: image score, ``"max"`` of the mean-filtered map or ``"mean"`` of the map.
 
     Example:
@@ -69,6 +72,7 @@ class OESDN(AnomalyModel):
         style_weight: float = 1.0,
         oe_weight: float = 1.0,
         map_sigma: float | None = None,
+        teacher_steps: int = 0,
         score: str = "max",
     ) -> None:
         image_size = check_positive_int(image_size, "image_size")
@@ -88,6 +92,7 @@ class OESDN(AnomalyModel):
             style_weight=check_range(style_weight, 0.0, 1e6, "style_weight"),
             oe_weight=check_range(oe_weight, 0.0, 1e6, "oe_weight"),
             map_sigma=map_sigma,
+            teacher_steps=0 if teacher_steps == 0 else check_positive_int(teacher_steps, "teacher_steps"),
             score=check_choice(score, SCORES, "score"),
         )
         self.encoder = bergmann_encoder(self.channels, image_size, int(latent_dim))
@@ -101,6 +106,13 @@ class OESDN(AnomalyModel):
         self.style_ends = acts[: int(style_layers)]
         self.sigma = image_size / 64 if map_sigma is None else float(map_sigma)
         self.kernel = default_kernel(image_size)
+        # Optimiser steps taken so far (for the two-phase schedule); a buffer, so it is checkpointed.
+        self.register_buffer("steps", torch.zeros((), dtype=torch.long))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # Checkpoints written before the two-phase schedule have no step count: they trained jointly.
+        state_dict.setdefault(prefix + "steps", torch.zeros((), dtype=torch.long))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def teacher(self, x: torch.Tensor) -> torch.Tensor:
         """The autoencoder's reconstruction."""
@@ -129,8 +141,25 @@ class OESDN(AnomalyModel):
         self.check_images(x, self.channels)
         mask = batch["aug_mask"].float().view(x.shape[0], 1, *x.shape[-2:])
         hp = self._hparams
-        rec = self.teacher(x)
-        ae_terms = reconstruction_loss(x, rec, hp["ae_loss"])
+        phase = "joint"
+        if hp["teacher_steps"]:
+            if torch.distributed.is_available() and torch.distributed.is_initialized():
+                # Each phase leaves half of the parameters without a gradient, which DDP refuses.
+                raise ConfigError("`teacher_steps` needs a single process (leave it 0 under torchrun)")
+            phase = "teacher" if int(self.steps) < hp["teacher_steps"] else "student"
+        if self.training:
+            self.steps += 1
+        if phase == "teacher":
+            ae = sum(reconstruction_loss(x, self.teacher(x), hp["ae_loss"]).values())
+            zero = ae.detach() * 0
+            return {"loss": ae, "ae": ae.detach(), "pixel": zero, "style": zero, "oe": zero}
+        if phase == "student":
+            with torch.no_grad():
+                rec = self.teacher(x)
+            ae = rec.new_zeros(())
+        else:
+            rec = self.teacher(x)
+            ae = sum(reconstruction_loss(x, rec, hp["ae_loss"]).values())
         target = rec.detach()
         s = self.student(x)
         pixel = F.mse_loss(s.float(), target.float())
@@ -140,7 +169,6 @@ class OESDN(AnomalyModel):
         s_aug = self.student(aug)
         # Inside the defect: keep the input (what the teacher removes); outside: imitate the teacher.
         oe = masked_mse(s_aug, aug, mask) + masked_mse(s_aug, aug_target, 1.0 - mask)
-        ae = sum(ae_terms.values())
         loss = ae + pixel + hp["style_weight"] * style + hp["oe_weight"] * oe
         return {
             "loss": loss,
