@@ -14,8 +14,9 @@ of these photos already score like anomalies, which no localisation can fix). ``
 defective photos from the defect-free ones by the median of the map over pixels at least ``--margin``
 pixels away from any defect, i.e. without looking at the defect: well above 0.5 means the test set's
 defective and defect-free photos differ as a whole (another collection, camera, batch), and image AUROC
-measures that difference as much as the defects. The ``all`` row's pooled pixel AUROC equals
-``adsynth eval``'s.
+measures that difference as much as the defects. ``within photo`` is the mean over the defective photos
+of each photo's own pixel AUROC (its defect against the rest of it): free of any photo-level shift. The
+``all`` row's pooled pixel AUROC equals ``adsynth eval``'s.
 
     adsynth predict --checkpoint runs/patchcore/model.pt --data mt128.h5 --out maps.h5
     python benchmarks/pixel_auroc_breakdown.py --maps maps.h5 --data mt128.h5
@@ -56,6 +57,7 @@ def breakdown(data: str, maps: str, split: str = "test", margin: float = 8.0) ->
     images: dict[str, int] = defaultdict(int)
     good: list[np.ndarray] = []
     photo: dict[str, list[float]] = defaultdict(list)  # median of the map away from defects, per type
+    within: dict[str, list[float]] = defaultdict(list)  # each defective photo's own pixel AUROC
     labels, types = ds.labels, ds.defect_types
     with open_maps(maps, names=ds.names) as ms:
         for i, name in enumerate(ds.names):
@@ -69,6 +71,8 @@ def breakdown(data: str, maps: str, split: str = "test", margin: float = 8.0) ->
             t = str(types[i])
             if away.any():
                 photo[t].append(float(np.median(amap[away])))
+            if inside.any() and not inside.all():
+                within[t].append(float(auroc(amap.ravel(), inside.ravel())))
             images[t] += 1
             pos[t].append(amap[inside])
             neg[t].append(amap[~inside])
@@ -99,6 +103,7 @@ def breakdown(data: str, maps: str, split: str = "test", margin: float = 8.0) ->
             "vs_same": auroc_sorted([N[t]], [P[t]]),
             "shift": auroc_sorted([g], [N[t]]),
             "photo": photo_auroc(photo[t]),
+            "within": float(np.mean(within[t])) if within[t] else float("nan"),
         }
     negs = [g, *N.values()]
     rows["all"] = {
@@ -112,6 +117,7 @@ def breakdown(data: str, maps: str, split: str = "test", margin: float = 8.0) ->
         "vs_same": float("nan"),
         "shift": auroc_sorted([g], list(N.values())),
         "photo": photo_auroc([v for t in sorted(photo) for v in photo[t]]),
+        "within": float(np.mean([v for t in sorted(within) for v in within[t]])),
         "pooled": auroc_sorted(negs, list(P.values())),
     }
     return {"good_images": len(good), "median_good": float(np.median(g)), "rows": rows}
@@ -143,14 +149,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         "| defect type | photos | defect pixels (share) | median, normal pixels | median, defect pixels "
-        "| defect vs good photos | vs other defective photos | vs same type | shift AUROC | photo AUROC |"
+        "| defect vs good photos | vs other defective photos | vs same type | shift AUROC | photo AUROC "
+        "| within photo |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for t, x in rows.items():
         print(
             f"| {t} | {x['images']} | {x['defect_pixels']} ({100 * x['share']:.0f} %) "
             f"| {x['median_normal']:.4g} | {x['median_defect']:.4g} | {_f(x['vs_good'])} "
-            f"| {_f(x['vs_other'])} | {_f(x['vs_same'])} | {_f(x['shift'])} | {_f(x['photo'])} |"
+            f"| {_f(x['vs_other'])} | {_f(x['vs_same'])} | {_f(x['shift'])} | {_f(x['photo'])} "
+            f"| {_f(x['within'])} |"
         )
     return 0
 

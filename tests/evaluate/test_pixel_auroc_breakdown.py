@@ -69,6 +69,10 @@ def test_a_photo_level_shift_is_reported_and_explains_the_pooled_drop(tmp_path):
     assert rows["all"]["photo"] == 1.0  # the photos are told apart away from their defects
     assert rows["all"]["vs_other"] < 0.75 < rows["all"]["vs_good"]
     assert rows["all"]["pooled"] == pytest.approx(pixel_auroc(maps, masks > 0), abs=1e-9)
+    # Within its own photo a defect stands 0.5 σ above the (shifted) rest: what is left to localise.
+    own = np.mean([pixel_auroc(maps[i][None], masks[i][None] > 0) for i in range(6, 12)])
+    assert rows["all"]["within"] == pytest.approx(own, abs=1e-9)
+    assert 0.5 < own < rows["all"]["vs_good"]
     (tmp_path / "n").mkdir()
     no_shift = breakdown_mod.breakdown(*_data(tmp_path / "n", shift=0.0)[:2])["rows"]
     assert rows["all"]["pooled"] < no_shift["all"]["pooled"]
