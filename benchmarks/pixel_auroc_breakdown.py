@@ -15,8 +15,12 @@ defective photos from the defect-free ones by the median of the map over pixels 
 pixels away from any defect, i.e. without looking at the defect: well above 0.5 means the test set's
 defective and defect-free photos differ as a whole (another collection, camera, batch), and image AUROC
 measures that difference as much as the defects. ``within photo`` is the mean over the defective photos
-of each photo's own pixel AUROC (its defect against the rest of it): free of any photo-level shift. The
-``all`` row's pooled pixel AUROC equals ``adsynth eval``'s.
+of each photo's own pixel AUROC (its defect against the rest of it): free of any photo-level shift.
+``windows`` is a detection figure inside the same collection: each photo is cut into a grid of square
+windows (``--window``, a fraction of its side), a window scores the maximum of the map in it, and the
+windows that hold a defect are ranked against the windows of *defective* photos that are at least
+``--margin`` pixels from any defect (for comparison ``windows vs good``: against the defect-free photos'
+windows). The ``all`` row's pooled pixel AUROC equals ``adsynth eval``'s.
 
     adsynth predict --checkpoint runs/patchcore/model.pt --data mt128.h5 --out maps.h5
     python benchmarks/pixel_auroc_breakdown.py --maps maps.h5 --data mt128.h5
@@ -47,7 +51,23 @@ def _sorted(chunks: list[np.ndarray]) -> np.ndarray:
     return a
 
 
-def breakdown(data: str, maps: str, split: str = "test", margin: float = 8.0) -> dict:
+def _windows(amap: np.ndarray, keep: np.ndarray, frac: float) -> tuple[np.ndarray, np.ndarray]:
+    """(max of ``amap`` per grid window, whether ``keep`` has any pixel in it); a ragged last row /
+    column of windows joins the one before it."""
+    h, w = amap.shape
+    k = max(1, round(min(h, w) * frac))
+    ys, xs = np.arange(0, max(h - k, 0) + 1, k), np.arange(0, max(w - k, 0) + 1, k)
+    ye, xe = np.r_[ys[1:], h], np.r_[xs[1:], w]
+    score = np.array(
+        [[amap[a:b, c:d].max() for c, d in zip(xs, xe, strict=True)] for a, b in zip(ys, ye, strict=True)]
+    )
+    has = np.array(
+        [[keep[a:b, c:d].any() for c, d in zip(xs, xe, strict=True)] for a, b in zip(ys, ye, strict=True)]
+    )
+    return score.ravel(), has.ravel()
+
+
+def breakdown(data: str, maps: str, split: str = "test", margin: float = 8.0, window: float = 0.25) -> dict:
     """Per defect type: pixel counts, medians and the AUROCs described in the module docstring."""
     ds = DatasetReader(data, split=split)
     if len(ds) == 0:
@@ -58,6 +78,9 @@ def breakdown(data: str, maps: str, split: str = "test", margin: float = 8.0) ->
     good: list[np.ndarray] = []
     photo: dict[str, list[float]] = defaultdict(list)  # median of the map away from defects, per type
     within: dict[str, list[float]] = defaultdict(list)  # each defective photo's own pixel AUROC
+    win_pos: dict[str, list[np.ndarray]] = defaultdict(list)  # scores of windows holding a defect
+    win_neg: list[np.ndarray] = []  # windows of defective photos away from every defect
+    win_good: list[np.ndarray] = []  # windows of the defect-free photos
     labels, types = ds.labels, ds.defect_types
     with open_maps(maps, names=ds.names) as ms:
         for i, name in enumerate(ds.names):
@@ -67,12 +90,17 @@ def breakdown(data: str, maps: str, split: str = "test", margin: float = 8.0) ->
             if int(labels[i]) == 0:
                 good.append(amap[~inside])
                 photo[""].append(float(np.median(amap)))
+                win_good.append(_windows(amap, inside, window)[0])
                 continue
             t = str(types[i])
             if away.any():
                 photo[t].append(float(np.median(amap[away])))
             if inside.any() and not inside.all():
                 within[t].append(float(auroc(amap.ravel(), inside.ravel())))
+            ws, hit = _windows(amap, inside, window)
+            _, near = _windows(amap, ~away, window)
+            win_pos[t].append(ws[hit])
+            win_neg.append(ws[~near])
             images[t] += 1
             pos[t].append(amap[inside])
             neg[t].append(amap[~inside])
@@ -84,6 +112,8 @@ def breakdown(data: str, maps: str, split: str = "test", margin: float = 8.0) ->
     P = {t: _sorted(v) for t, v in pos.items()}
     N = {t: _sorted(v) for t, v in neg.items()}
     n_pos = sum(a.size for a in P.values())
+    wn, wg = _sorted(win_neg), _sorted(win_good)
+    wp = {t: _sorted(v) for t, v in win_pos.items()}
     gp = photo.pop("")
 
     def photo_auroc(vals: list[float]) -> float:
@@ -104,6 +134,8 @@ def breakdown(data: str, maps: str, split: str = "test", margin: float = 8.0) ->
             "shift": auroc_sorted([g], [N[t]]),
             "photo": photo_auroc(photo[t]),
             "within": float(np.mean(within[t])) if within[t] else float("nan"),
+            "windows": auroc_sorted([wn], [wp[t]]),
+            "windows_good": auroc_sorted([wg], [wp[t]]),
         }
     negs = [g, *N.values()]
     rows["all"] = {
@@ -118,6 +150,8 @@ def breakdown(data: str, maps: str, split: str = "test", margin: float = 8.0) ->
         "shift": auroc_sorted([g], list(N.values())),
         "photo": photo_auroc([v for t in sorted(photo) for v in photo[t]]),
         "within": float(np.mean([v for t in sorted(within) for v in within[t]])),
+        "windows": auroc_sorted([wn], list(wp.values())),
+        "windows_good": auroc_sorted([wg], list(wp.values())),
         "pooled": auroc_sorted(negs, list(P.values())),
     }
     return {"good_images": len(good), "median_good": float(np.median(g)), "rows": rows}
@@ -137,9 +171,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", required=True, help="the dataset the maps were predicted on")
     ap.add_argument("--split", default="test")
     ap.add_argument("--margin", type=float, default=8.0, help="pixels between a defect and the photo median")
+    ap.add_argument("--window", type=float, default=0.25, help="window side as a fraction of the photo's")
     a = ap.parse_args(argv)
     try:
-        r = breakdown(a.data, a.maps, a.split, a.margin)
+        r = breakdown(a.data, a.maps, a.split, a.margin, a.window)
     except AdsynthError as e:
         ap.error(str(e))
     rows = r["rows"]
@@ -150,15 +185,15 @@ def main(argv: list[str] | None = None) -> int:
     print(
         "| defect type | photos | defect pixels (share) | median, normal pixels | median, defect pixels "
         "| defect vs good photos | vs other defective photos | vs same type | shift AUROC | photo AUROC "
-        "| within photo |"
+        "| within photo | windows | windows vs good |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for t, x in rows.items():
         print(
             f"| {t} | {x['images']} | {x['defect_pixels']} ({100 * x['share']:.0f} %) "
             f"| {x['median_normal']:.4g} | {x['median_defect']:.4g} | {_f(x['vs_good'])} "
             f"| {_f(x['vs_other'])} | {_f(x['vs_same'])} | {_f(x['shift'])} | {_f(x['photo'])} "
-            f"| {_f(x['within'])} |"
+            f"| {_f(x['within'])} | {_f(x['windows'])} | {_f(x['windows_good'])} |"
         )
     return 0
 

@@ -73,10 +73,21 @@ def test_a_photo_level_shift_is_reported_and_explains_the_pooled_drop(tmp_path):
     own = np.mean([pixel_auroc(maps[i][None], masks[i][None] > 0) for i in range(6, 12)])
     assert rows["all"]["within"] == pytest.approx(own, abs=1e-9)
     assert 0.5 < own < rows["all"]["vs_good"]
+    # Windows of the shifted defective photos are harder negatives than the defect-free photos' ones.
+    assert rows["all"]["windows"] < rows["all"]["windows_good"]
     (tmp_path / "n").mkdir()
     no_shift = breakdown_mod.breakdown(*_data(tmp_path / "n", shift=0.0)[:2])["rows"]
     assert rows["all"]["pooled"] < no_shift["all"]["pooled"]
     assert no_shift["all"]["photo"] < 0.9  # 6 against 6 medians of the same noise: chance level
+
+
+def test_windows_take_the_maximum_of_each_grid_cell_and_flag_the_defective_ones():
+    amap = np.arange(100, dtype=np.float32).reshape(10, 10)
+    keep = np.zeros((10, 10), bool)
+    keep[9, 0] = True
+    score, has = breakdown_mod._windows(amap, keep, 0.3)  # 3 px windows; the ragged 4th joins the 3rd
+    assert score.tolist() == [22, 25, 29, 52, 55, 59, 92, 95, 99]
+    assert has.tolist() == [False] * 6 + [True, False, False]
 
 
 def test_a_split_without_defect_free_photos_is_a_one_line_error(tmp_path, capsys):
