@@ -42,29 +42,23 @@ from adsynth.errors import AdsynthError, DataError
 from adsynth.evaluate.accumulators import resize_to_mask
 from adsynth.evaluate.io import open_maps
 from adsynth.evaluate.metrics import auroc
-from adsynth.evaluate.ranking import auroc_sorted
+from adsynth.evaluate.ranking import auroc_sorted, merge_sorted
 
 
-def _sorted(chunks: list[np.ndarray]) -> np.ndarray:
-    a = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
-    a.sort()
-    return a
-
-
-def _windows(amap: np.ndarray, keep: np.ndarray, frac: float) -> tuple[np.ndarray, np.ndarray]:
-    """(max of ``amap`` per grid window, whether ``keep`` has any pixel in it); a ragged last row /
-    column of windows joins the one before it."""
+def _windows(amap: np.ndarray, keep: np.ndarray, frac: float, *more: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(max of ``amap`` per grid window, whether ``keep`` — and each of ``more`` — has any pixel in it);
+    a ragged last row / column of windows joins the one before it. One pass over the grid."""
     h, w = amap.shape
     k = max(1, round(min(h, w) * frac))
     ys, xs = np.arange(0, max(h - k, 0) + 1, k), np.arange(0, max(w - k, 0) + 1, k)
     ye, xe = np.r_[ys[1:], h], np.r_[xs[1:], w]
-    score = np.array(
-        [[amap[a:b, c:d].max() for c, d in zip(xs, xe, strict=True)] for a, b in zip(ys, ye, strict=True)]
+    cells = [
+        (slice(a, b), slice(c, d)) for a, b in zip(ys, ye, strict=True) for c, d in zip(xs, xe, strict=True)
+    ]
+    return (
+        np.array([amap[c].max() for c in cells]),
+        *(np.array([m[c].any() for c in cells]) for m in (keep, *more)),
     )
-    has = np.array(
-        [[keep[a:b, c:d].any() for c, d in zip(xs, xe, strict=True)] for a, b in zip(ys, ye, strict=True)]
-    )
-    return score.ravel(), has.ravel()
 
 
 def breakdown(data: str, maps: str, split: str = "test", margin: float = 8.0, window: float = 0.25) -> dict:
@@ -97,8 +91,7 @@ def breakdown(data: str, maps: str, split: str = "test", margin: float = 8.0, wi
                 photo[t].append(float(np.median(amap[away])))
             if inside.any() and not inside.all():
                 within[t].append(float(auroc(amap.ravel(), inside.ravel())))
-            ws, hit = _windows(amap, inside, window)
-            _, near = _windows(amap, ~away, window)
+            ws, hit, near = _windows(amap, inside, window, ~away)
             win_pos[t].append(ws[hit])
             win_neg.append(ws[~near])
             images[t] += 1
@@ -108,12 +101,12 @@ def breakdown(data: str, maps: str, split: str = "test", margin: float = 8.0, wi
         raise DataError(f"{data}: split {split!r} has no defect-free photos to compare with")
     if not pos:
         raise DataError(f"{data}: split {split!r} has no defective photos")
-    g = _sorted(good)
-    P = {t: _sorted(v) for t, v in pos.items()}
-    N = {t: _sorted(v) for t, v in neg.items()}
+    g = merge_sorted(good)
+    P = {t: merge_sorted(v) for t, v in pos.items()}
+    N = {t: merge_sorted(v) for t, v in neg.items()}
     n_pos = sum(a.size for a in P.values())
-    wn, wg = _sorted(win_neg), _sorted(win_good)
-    wp = {t: _sorted(v) for t, v in win_pos.items()}
+    wn, wg = merge_sorted(win_neg), merge_sorted(win_good)
+    wp = {t: merge_sorted(v) for t, v in win_pos.items()}
     gp = photo.pop("")
 
     def photo_auroc(vals: list[float]) -> float:
@@ -142,8 +135,8 @@ def breakdown(data: str, maps: str, split: str = "test", margin: float = 8.0, wi
         "images": sum(images.values()),
         "defect_pixels": n_pos,
         "share": 1.0,
-        "median_normal": float(np.median(_sorted(list(N.values())))),
-        "median_defect": float(np.median(_sorted(list(P.values())))),
+        "median_normal": float(np.median(merge_sorted(list(N.values())))),
+        "median_defect": float(np.median(merge_sorted(list(P.values())))),
         "vs_good": auroc_sorted([g], list(P.values())),
         "vs_other": auroc_sorted(list(N.values()), list(P.values())),
         "vs_same": float("nan"),

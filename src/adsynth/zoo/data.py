@@ -169,9 +169,7 @@ class ZooDataset(torch.utils.data.Dataset):
     def import_resize(self) -> str | None:
         """How ``adsynth dataset import`` fitted the photos (``stretch``, ``pad``, ``crop``, ``none``), or
         None for a dataset that was not imported (generated, written by code)."""
-        import json
-
-        settings = json.loads(self.reader.attrs.get("settings") or "{}")
+        settings = self.reader.settings
         return settings.get("resize") if settings.get("importer") else None
 
     def use_crops(self, per_image: int = 1) -> None:
