@@ -226,6 +226,16 @@ def test_oe_sdn_two_phases_train_the_teacher_then_the_student_against_it():
     assert int(fresh.steps) == 0
 
 
+def test_oe_sdn_two_phases_are_refused_under_torchrun(monkeypatch):
+    m = _oe_sdn(teacher_steps=2)
+    x = torch.rand(2, 1, 32, 32)
+    batch = {"image": x, "aug_image": x, "aug_mask": torch.zeros(2, 1, 32, 32)}
+    monkeypatch.setattr(torch.distributed, "is_initialized", lambda: True)
+    with pytest.raises(ConfigError, match="`teacher_steps`"):
+        m.training_step(batch)
+    _oe_sdn().training_step(batch)  # joint training runs under DDP as before
+
+
 def test_oe_sdn_map_is_the_student_teacher_difference_and_is_local():
     m = _oe_sdn(map_sigma=0.0).eval()
     x = torch.rand(1, 1, 32, 32)
