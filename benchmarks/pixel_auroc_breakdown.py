@@ -166,6 +166,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--margin", type=float, default=8.0, help="pixels between a defect and the photo median")
     ap.add_argument("--window", type=float, default=0.25, help="window side as a fraction of the photo's")
     a = ap.parse_args(argv)
+    if not 0 < a.window <= 1:
+        ap.error(f"--window: expected a fraction of the photo's side in (0, 1], got {a.window:g}")
+    if a.margin < 0:
+        ap.error(f"--margin: expected pixels >= 0, got {a.margin:g}")
     try:
         r = breakdown(a.data, a.maps, a.split, a.margin, a.window)
     except AdsynthError as e:

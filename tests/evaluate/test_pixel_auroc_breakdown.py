@@ -105,3 +105,11 @@ def test_cli_prints_the_table(tmp_path, capsys):
     out = capsys.readouterr().out
     assert out.startswith("pooled pixel AUROC ")
     assert "| all | 6 |" in out and "| a | 3 |" in out
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--window", "0"), ("--window", "1.5"), ("--margin", "-1")])
+def test_bad_window_or_margin_is_a_one_line_error(tmp_path, capsys, flag, value):
+    data, mp, _, _ = _data(tmp_path, shift=0.0)
+    with pytest.raises(SystemExit) as e:
+        breakdown_mod.main(["--maps", mp, "--data", data, flag, value])
+    assert e.value.code == 2 and flag in capsys.readouterr().err.strip().splitlines()[-1]
