@@ -49,6 +49,7 @@ SMALL = {
     "simclr": {"proj_dim": 16, "bank_size": 256},
     "vt-adl": {"dim": 16, "depth": 1, "heads": 2, "latent_dim": 4, "components": 2},
     "memseg": {"widths": [8, 8, 8], "head_width": 4, "memory_size": 2, "top_k": 4},
+    "destseg": {"student_width": 4, "student_blocks": 1, "seg_width": 8, "top_k": 4},
     "gradcon": {"widths": [4, 4, 8]},
     "oe-sdn": {"latent_dim": 8, "student_width": 4, "student_depth": 2},
     "arnet": {"base_width": 4, "depth": 2},

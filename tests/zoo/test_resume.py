@@ -52,6 +52,8 @@ TINY: dict[str, dict] = {
     "simclr": {"backbone": "mobilenetv3_small_050", "proj_dim": 4, "bank_size": 32},
     "vt-adl": {"dim": 8, "depth": 1, "heads": 2, "latent_dim": 2, "components": 2},
     "memseg": {"widths": [4, 4, 4], "head_width": 2, "memory_size": 2, "top_k": 4},
+    # Student in epoch 1, segmentation head in epoch 2: the resumed epoch is the second phase.
+    "destseg": {"student_width": 2, "student_blocks": 1, "seg_width": 4, "top_k": 4, "student_fraction": 0.5},
     "csflow": {"coupling_blocks": 2, "hidden": 8, "kernel_sizes": [3, 3]},
     "uninformed-students": {"n_students": 2, "width": 4, "depth": 1},
     "mkd": {"width": 4},
