@@ -144,6 +144,9 @@ def _named(fn: Any) -> tuple[dict[str, Any], bool]:
 def factory_params(factory: Any) -> dict[str, Any] | None:
     """The keyword parameters of a factory (a class: its ``__init__`` along the ``**kwargs`` chain).
 
+    A class may adjust the listing with a classmethod ``declared_params(params) -> params`` (per-family
+    defaults that its base declares as None, options that the family does not take).
+
     Example:
         >>> class A:
         ...     def __init__(self, a=1, **kw): ...
@@ -156,17 +159,19 @@ def factory_params(factory: Any) -> dict[str, Any] | None:
         named, open_ = _named(factory)
         return None if open_ else named
     out: dict[str, Any] = {}
+    declared = getattr(factory, "declared_params", None)
     for cls in factory.__mro__:
         init = cls.__dict__.get("__init__")
         if init is None:
             continue
-        if cls is not factory and (cls.__module__ or "").split(".")[0] in _LIBRARY_BASES:
-            return out  # a library base (albumentations, torch): its keywords are not user parameters
-        named, open_ = _named(factory.__init__ if cls is factory else init)
-        for k, v in named.items():
-            out.setdefault(k, v)
-        if not open_:
-            return out
+        # A library base (albumentations, torch): its keywords are not user parameters.
+        library = cls is not factory and (cls.__module__ or "").split(".")[0] in _LIBRARY_BASES
+        if not library:
+            named, open_ = _named(factory.__init__ if cls is factory else init)
+            for k, v in named.items():
+                out.setdefault(k, v)
+        if library or not open_:
+            return declared(out) if callable(declared) else out
     return None
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -83,11 +84,6 @@ class AContrario(FeatureModel):
         self,
         image_size: int = 256,
         channels: int = 3,
-        backbone: str | None = None,
-        layers: Sequence[int] = (1, 2, 3),
-        pretrained: bool = True,
-        weights: str | None = None,
-        backbone_from: str | None = None,
         scales: Sequence[int] = (1, 3, 5),
         thresholds: Sequence[float] = (2.0, 3.0),
         eps: float = 0.01,
@@ -97,7 +93,7 @@ class AContrario(FeatureModel):
         dispersion: bool = True,
         calibration_images: int = 16,
         seed: int = 0,
-        weights_source: str | None = None,
+        **backbone_options: Any,
     ) -> None:
         scales = [check_positive_int(s, "scales[]") for s in scales]
         if any(s % 2 == 0 for s in scales):
@@ -108,12 +104,6 @@ class AContrario(FeatureModel):
         super().__init__(
             image_size,
             channels,
-            backbone=backbone,
-            layers=layers,
-            pretrained=pretrained,
-            weights=weights,
-            backbone_from=backbone_from,
-            weights_source=weights_source,
             scales=scales,
             thresholds=thresholds,
             eps=check_range(eps, 0.0, 1.0, "eps"),
@@ -123,6 +113,7 @@ class AContrario(FeatureModel):
             dispersion=bool(dispersion),
             calibration_images=check_positive_int(calibration_images, "calibration_images"),
             seed=int(seed),
+            **backbone_options,
         )
         chans = self.level_channels
         self.lazy_buffers = ("p_tail", *(f"mean{i}" for i in range(len(chans))))

@@ -11,7 +11,7 @@ training, upsampled bilinearly and summed over levels; anomaly = L − that sum;
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -55,23 +55,18 @@ class CFlow(FrozenBackboneModel):
     default_epochs = 25
     default_batch_size = 32
     default_lr = 2e-4
+    caches_features = True
 
     def __init__(
         self,
         image_size: int = 256,
         channels: int = 3,
-        backbone: str | None = None,
-        layers: Sequence[int] = (1, 2, 3),
-        pretrained: bool = True,
-        weights: str | None = None,
-        backbone_from: str | None = None,
         coupling_blocks: int = 8,
         condition_dim: int = 128,
         clamp: float = 1.9,
         fibers_per_step: int | None = None,
         seed: int = 0,
-        weights_source: str | None = None,
-        cache_features: bool = False,
+        **backbone_options: Any,
     ) -> None:
         condition_dim = check_positive_int(condition_dim, "condition_dim")
         if condition_dim % 4:
@@ -81,13 +76,6 @@ class CFlow(FrozenBackboneModel):
         super().__init__(
             image_size,
             channels,
-            backbone=backbone,
-            layers=layers,
-            pretrained=pretrained,
-            weights=weights,
-            backbone_from=backbone_from,
-            weights_source=weights_source,
-            cache_features=cache_features,
             coupling_blocks=check_positive_int(coupling_blocks, "coupling_blocks"),
             condition_dim=condition_dim,
             clamp=check_range(clamp, 1e-3, 100.0, "clamp"),
@@ -95,6 +83,7 @@ class CFlow(FrozenBackboneModel):
             if fibers_per_step is None
             else check_positive_int(fibers_per_step, "fibers"),
             seed=int(seed),
+            **backbone_options,
         )
         self.flows = nn.ModuleList(
             build_flow(

@@ -7,6 +7,10 @@ feature modules (:mod:`~adsynth.zoo.backbones`, :mod:`~adsynth.zoo.bundled_weigh
 
 Modules:
     adversarial: WGAN-GP's ``gradient_penalty``; ``split_epoch`` of two-phase training (f-AnoGAN, OGNet).
+    backbone_model: ``BackboneModel``, the one declaration of the backbone options (``backbone``,
+        ``layers``, ``pretrained``, ``weights``, ``backbone_from``, ``weights_source``,
+        ``cache_features``) with per-family defaults as class attributes; the base of ``FeatureModel``,
+        ``FrozenBackboneModel``, ``LocalSSLModel``, CutPaste and FCDD.
     batching: ``batch_rngs`` (one generator per item from seed, step and row) and ``chunked`` forward
         passes (RIAD, InTra, SCADN, SMAI).
     bergmann: the convolutional autoencoder of Bergmann et al. (``bergmann_encoder`` /

@@ -17,6 +17,8 @@ Example:
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from torch import nn
@@ -24,9 +26,8 @@ from torch.nn import functional as F
 
 from adsynth._validation import check_positive_int, check_range
 from adsynth.errors import ConfigError
-from adsynth.zoo.backbones import CarriesBackboneWeights, create_backbone, resolve_backbone_name
-from adsynth.zoo.base import AnomalyModel, Prediction
-from adsynth.zoo.bundled_weights import DEFAULT_BACKBONE
+from adsynth.zoo.base import Prediction
+from adsynth.zoo.components.backbone_model import BackboneModel
 from adsynth.zoo.components.blur import gaussian_blur2d
 from adsynth.zoo.components.oneclass import knn_distance, sample_into_bank
 
@@ -59,7 +60,7 @@ def simsiam_loss(p: torch.Tensor, z: torch.Tensor, valid: torch.Tensor) -> torch
     return -(cos * valid).sum() / valid.sum().clamp_min(1)
 
 
-class LocalSSLModel(CarriesBackboneWeights, AnomalyModel):
+class LocalSSLModel(BackboneModel):
     """Shared builder of the local SSL feature learners; subclasses define :meth:`ssl_loss`.
 
     Args:
@@ -85,58 +86,44 @@ class LocalSSLModel(CarriesBackboneWeights, AnomalyModel):
     default_epochs = 100
     default_batch_size = 32
     default_lr = 0.05
+    default_pretrained = False
+    layers_option = False  # levels 2 and 3 are the cell features
+    lazy_buffers = ("bank",)
 
     def __init__(
         self,
         image_size: int = 256,
         channels: int = 3,
-        backbone: str | None = None,
-        pretrained: bool = False,
-        weights: str | None = None,
-        backbone_from: str | None = None,
         proj_dim: int = 128,
         cells_per_image: int = 32,
         jitter: float = 0.2,
         bank_size: int = 65536,
         sigma: float = 4.0,
         seed: int = 0,
-        weights_source: str | None = None,
+        **backbone_options: Any,
     ) -> None:
         image_size = check_positive_int(image_size, "image_size")
         if image_size % 16:
             raise ConfigError(
                 f"expected `image_size` to be a multiple of 16 for {self.name}, got {image_size}"
             )
-        name = resolve_backbone_name(backbone, backbone_from, DEFAULT_BACKBONE)
         super().__init__(
             image_size,
             channels,
-            backbone=name,
-            pretrained=bool(pretrained),
-            weights=weights,
-            backbone_from=backbone_from,
             proj_dim=check_positive_int(proj_dim, "proj_dim"),
             cells_per_image=check_positive_int(cells_per_image, "cells_per_image"),
             jitter=check_range(jitter, 0.0, 1.0, "jitter"),
             bank_size=check_positive_int(bank_size, "bank_size"),
             sigma=check_range(sigma, 0.0, 1e3, "sigma"),
             seed=int(seed),
+            **backbone_options,
         )
-        self.backbone = create_backbone(
-            name, (1, 2, 3), pretrained=pretrained, weights=weights, backbone_from=backbone_from
-        )
-        self.weights_source = weights_source or self.backbone.weights_source
         c2, c3 = self.backbone.feature_info.channels()[1:]
         self.projector = _mlp(c2 + c3, 256, int(proj_dim))
         self.register_buffer("steps", torch.zeros((), dtype=torch.int64))
         self.register_buffer("bank", torch.empty(0, c2 + c3))
         self._fit: tuple[torch.Tensor, torch.Tensor] | None = None
         self._fit_count = 0
-
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
-        if prefix + "bank" in state_dict:
-            self._buffers["bank"] = torch.empty_like(state_dict[prefix + "bank"])
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     # ------------------------------------------------------------------ network
     def features(self, images: torch.Tensor) -> torch.Tensor:

@@ -2,8 +2,8 @@
 base class (distillation and normalising-flow methods alike), per-level feature distances and the way
 per-level maps are combined.
 
-:class:`FrozenBackboneModel` owns the backbone (``backbone``, ``layers``, ``pretrained``, ``weights``,
-``backbone_from``, as :func:`adsynth.zoo.backbones.create_backbone`). Its features are computed under
+:class:`FrozenBackboneModel` owns the backbone (its options are
+:class:`~adsynth.zoo.components.backbone_model.BackboneModel`'s). Its features are computed under
 ``torch.no_grad()`` with the backbone in eval mode, and :meth:`FrozenBackboneModel.train` keeps it there:
 the trainer calls ``model.train()`` before every epoch, which would otherwise let BatchNorm layers update
 their running statistics from the training batches (and change the teacher the student imitates).
@@ -24,65 +24,30 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from adsynth.zoo.base import AnomalyModel
-from adsynth.zoo.components.features import FeatureModel
+from adsynth.zoo.components.backbone_model import BackboneModel
 
 
-class FrozenBackboneModel(FeatureModel):
-    """An :class:`AnomalyModel` with a frozen pretrained feature extractor ``self.backbone``.
+class FrozenBackboneModel(BackboneModel):
+    """A gradient-trained model on a frozen pretrained feature extractor ``self.backbone``.
 
-    Args:
-        image_size, channels: as :class:`AnomalyModel`.
-        backbone: timm name (default the bundled ImageNet ``tf_efficientnet_lite0``); with
-            ``backbone_from``, the checkpoint's architecture.
-        layers: feature levels (Lite0 levels 1, 2, 3, 4 have strides 4, 8, 16, 32 like ResNet's
-            layer1-4).
-        pretrained / weights / backbone_from: where the weights come from (``create_backbone``).
-        weights_source: recorded in checkpoints (set when a model is rebuilt from one).
-        cache_features: keep the backbone's features of each training image (by the batch's
-            ``index``) in memory and reuse them in later epochs instead of recomputing them. Off by
-            default: features of a batch are then not recomputed in the resumed epoch's batch
-            composition, so ``--resume`` is equal to an uninterrupted run only up to rounding.
-            Valid because the frozen backbone is deterministic and these methods train on the plain
-            normal images (no synthesis, no rotation). None: the method has no such option.
-        **hparams: the subclass's own hyper-parameters (stored by :meth:`config`).
+    The backbone options (``backbone``, ``layers``, ``pretrained``, ``weights``, ``backbone_from``,
+    ``weights_source``, ``cache_features``) are
+    :class:`~adsynth.zoo.components.backbone_model.BackboneModel`'s; a subclass passes them on as
+    ``**backbone_options`` and sets ``caches_features = True`` when it reads :meth:`train_features`
+    (valid because the frozen backbone is deterministic and the method trains on the plain normal images:
+    no synthesis, no rotation).
 
     Attributes:
         backbone: the :class:`~adsynth.zoo.backbones.Backbone`, ``requires_grad`` off.
         feature_channels: channels of each requested level.
+        feature_strides: stride of each requested level.
     """
 
-    # FeatureModel's metadata is that of the fit-only family; these methods train by gradient.
-    family = AnomalyModel.family
-    fit_mode = AnomalyModel.fit_mode
-    default_epochs = AnomalyModel.default_epochs
-    default_batch_size = AnomalyModel.default_batch_size
+    needs_pretrained = True
+    frozen_backbone = True
 
-    def __init__(
-        self,
-        image_size: int = 256,
-        channels: int = 3,
-        backbone: str | None = None,
-        layers: Sequence[int] = (1, 2, 3),
-        pretrained: bool = True,
-        weights: str | None = None,
-        backbone_from: str | None = None,
-        weights_source: str | None = None,
-        cache_features: bool | None = None,
-        **hparams: Any,
-    ) -> None:
-        super().__init__(
-            image_size,
-            channels,
-            backbone=backbone,
-            layers=layers,
-            pretrained=pretrained,
-            weights=weights,
-            backbone_from=backbone_from,
-            weights_source=weights_source,
-            **({} if cache_features is None else {"cache_features": bool(cache_features)}),
-            **hparams,
-        )
+    def __init__(self, image_size: int = 256, channels: int = 3, **hparams: Any) -> None:
+        super().__init__(image_size, channels, **hparams)
         self.backbone.eval()
         self.feature_channels: list[int] = list(self.backbone.feature_info.channels())
         self.feature_strides: list[int] = list(self.backbone.feature_info.reduction())

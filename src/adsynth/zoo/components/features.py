@@ -1,9 +1,7 @@
 """Shared plumbing of the feature-embedding methods (PaDiM, SOE, SPADE, DFR, PaDiM-SOM, MLF-SC, ...).
 
-* :class:`FeatureModel`: an :class:`~adsynth.zoo.base.AnomalyModel` on a frozen backbone: builds it from
-  the usual ``backbone`` / ``layers`` / ``pretrained`` / ``weights`` / ``backbone_from`` options, records
-  where its weights came from, keeps checkpoints self-contained (``config`` asks for no weights file when
-  rebuilt) and sizes the fitted buffers named in ``lazy_buffers`` from a loaded state_dict.
+* :class:`FeatureModel`: the fit-only family on a frozen backbone (its options, weights provenance and
+  ``lazy_buffers`` are :class:`~adsynth.zoo.components.backbone_model.BackboneModel`'s).
 * :func:`concat_levels`: feature levels brought to one grid and concatenated.
 * :func:`finish_map`: patch scores → map at input resolution (bilinear, Gaussian blur) and max score.
 * :class:`GaussianAccumulator` and :func:`mahalanobis`: streaming per-position Gaussians (PaDiM, SOE).
@@ -13,33 +11,24 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
 
 import torch
 from torch.nn import functional as F
 
-from adsynth._validation import check_positive_int
-from adsynth.zoo.backbones import (
-    CarriesBackboneWeights,
-    create_backbone,
-    resize_lazy_buffers,
-    resolve_backbone_name,
-)
-from adsynth.zoo.base import AnomalyModel
-from adsynth.zoo.bundled_weights import DEFAULT_BACKBONE
+from adsynth.zoo.components.backbone_model import BackboneModel
 from adsynth.zoo.components.blur import gaussian_blur2d
 
 #: Matrix elements (float64) inverted per block by GaussianAccumulator.finish: bounds the temporary memory.
 _INV_BLOCK_ELEMENTS = 1 << 25
 
 
-class FeatureModel(CarriesBackboneWeights, AnomalyModel):
-    """Base class of methods on a frozen, pretrained backbone (fit-only by default).
+class FeatureModel(BackboneModel):
+    """Base class of the fit-only methods on a frozen, pretrained backbone.
 
-    Subclasses declare their own hyper-parameters explicitly and pass the backbone options through::
+    Subclasses declare their own hyper-parameters and pass the backbone options on (see
+    :class:`~adsynth.zoo.components.backbone_model.BackboneModel`)::
 
-        super().__init__(image_size, channels, backbone=..., layers=..., pretrained=..., weights=...,
-                         backbone_from=..., weights_source=..., **own_hparams)
+        super().__init__(image_size, channels, **own_hparams, **backbone_options)
 
     The backbone is ``self.backbone`` (frozen, eval mode when features are taken).
     """
@@ -49,54 +38,7 @@ class FeatureModel(CarriesBackboneWeights, AnomalyModel):
     fit_mode = "fit"
     default_epochs = 1
     default_batch_size = 8
-    #: Fitted buffers whose shape depends on the data (resized from a loaded state_dict).
-    lazy_buffers: ClassVar[tuple[str, ...]] = ()
-
-    def __init__(
-        self,
-        image_size: int,
-        channels: int,
-        *,
-        backbone: str | None,
-        layers: Sequence[int],
-        pretrained: bool,
-        weights: str | None,
-        backbone_from: str | None,
-        weights_source: str | None,
-        **hparams: Any,
-    ) -> None:
-        name = resolve_backbone_name(backbone, backbone_from, DEFAULT_BACKBONE)
-        layers = [check_positive_int(v, "layers[]") for v in layers]
-        module = create_backbone(
-            name, layers, pretrained=pretrained, weights=weights, backbone_from=backbone_from
-        )
-        hparams = self.derive_hparams(list(module.feature_info.channels()), layers, hparams)
-        super().__init__(
-            image_size,
-            channels,
-            backbone=name,
-            layers=layers,
-            pretrained=bool(pretrained),
-            weights=weights,
-            backbone_from=backbone_from,
-            **hparams,
-        )
-        self.backbone = module
-        self.backbone.requires_grad_(False)
-        self.weights_source = weights_source or module.weights_source
-
-    def derive_hparams(self, channels: list[int], layers: list[int], hparams: dict[str, Any]) -> dict:
-        """Hook: complete or check hyper-parameters that depend on the backbone's level ``channels``
-        (e.g. a default dimension); runs before the module is initialised, so it must not set attributes."""
-        return hparams
-
-    @property
-    def level_channels(self) -> list[int]:
-        return list(self.backbone.feature_info.channels())
-
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        resize_lazy_buffers(self, state_dict, prefix, self.lazy_buffers)
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+    frozen_backbone = True
 
     @torch.no_grad()
     def levels(self, images: torch.Tensor) -> list[torch.Tensor]:

@@ -18,6 +18,7 @@ averaged over scales (the paper localises with the per-position ``‖z‖²``).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -148,16 +149,12 @@ class CSFlow(FrozenBackboneModel):
     default_epochs = 240
     default_batch_size = 16
     default_lr = 2e-4
+    caches_features = True
 
     def __init__(
         self,
         image_size: int = 256,
         channels: int = 3,
-        backbone: str | None = None,
-        layers: Sequence[int] = (1, 2, 3),
-        pretrained: bool = True,
-        weights: str | None = None,
-        backbone_from: str | None = None,
         coupling_blocks: int = 4,
         hidden: int = 1024,
         kernel_sizes: Sequence[int] = (3, 3, 3, 5),
@@ -165,8 +162,7 @@ class CSFlow(FrozenBackboneModel):
         grad_clip: float = 1.0,
         image_score: str = "mean",
         seed: int = 0,
-        weights_source: str | None = None,
-        cache_features: bool = False,
+        **backbone_options: Any,
     ) -> None:
         kernels = [check_positive_int(k, "kernel_sizes[]") for k in kernel_sizes]
         n = check_positive_int(coupling_blocks, "coupling_blocks")
@@ -177,13 +173,6 @@ class CSFlow(FrozenBackboneModel):
         super().__init__(
             image_size,
             channels,
-            backbone=backbone,
-            layers=layers,
-            pretrained=pretrained,
-            weights=weights,
-            backbone_from=backbone_from,
-            weights_source=weights_source,
-            cache_features=cache_features,
             coupling_blocks=n,
             hidden=check_positive_int(hidden, "hidden"),
             kernel_sizes=kernels,
@@ -191,11 +180,14 @@ class CSFlow(FrozenBackboneModel):
             grad_clip=check_range(grad_clip, 0.0, 1e6, "grad_clip"),
             image_score=str(image_score),
             seed=int(seed),
+            **backbone_options,
         )
         if image_score not in ("mean", "max"):
             raise ConfigError(f"expected `image_score` 'mean' or 'max', got {image_score!r}")
         if len(self.feature_channels) < 2:
-            raise ConfigError(f"csflow needs at least two feature levels, got layers={list(layers)}")
+            raise ConfigError(
+                f"csflow needs at least two feature levels, got layers={self._hparams['layers']}"
+            )
         for s in self.feature_strides:
             if self.image_size % s:
                 raise ConfigError(f"expected `image_size` to be a multiple of {s}, got {self.image_size}")

@@ -12,7 +12,7 @@ averaged over the pixels each patch covers, then Gaussian-smoothed (σ = 4).
 
 from __future__ import annotations
 
-import functools
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,9 +21,8 @@ from torch.nn import functional as F
 
 from adsynth._validation import check_positive_int, check_range
 from adsynth.errors import ConfigError
-from adsynth.zoo.backbones import CarriesBackboneWeights, create_backbone, resolve_backbone_name
-from adsynth.zoo.base import AnomalyModel, Prediction, register_model
-from adsynth.zoo.bundled_weights import DEFAULT_BACKBONE
+from adsynth.zoo.base import Prediction, register_model
+from adsynth.zoo.components.backbone_model import BackboneModel
 from adsynth.zoo.components.blur import gaussian_blur2d
 
 #: Patches embedded per forward pass at inference (bounds memory; 256 patches of 64 px ≈ 1 image of 1024 px).
@@ -85,7 +84,7 @@ def _coverage(size: int, starts: list[int], patch: int, like: torch.Tensor) -> t
 
 
 @register_model("cutpaste")
-class CutPaste(CarriesBackboneWeights, AnomalyModel):
+class CutPaste(BackboneModel):
     """CutPaste 3-way classifier + Gaussian density estimation, with patch-level localisation.
 
     Args:
@@ -113,15 +112,16 @@ class CutPaste(CarriesBackboneWeights, AnomalyModel):
     default_epochs = 256
     default_batch_size = 32
     default_lr = 0.03
+    # The transfer variant starts from the bundled ImageNet backbone; from scratch, the paper's ResNet-18.
+    default_pretrained = False
+    scratch_backbone = "resnet18"
+    default_layers = (4,)
+    layers_option = False
 
     def __init__(
         self,
         image_size: int = 256,
         channels: int = 3,
-        backbone: str | None = None,
-        pretrained: bool = False,
-        weights: str | None = None,
-        backbone_from: str | None = None,
         head_layers: int = 1,
         num_classes: int = 3,
         patch_size: int | None = None,
@@ -130,7 +130,7 @@ class CutPaste(CarriesBackboneWeights, AnomalyModel):
         freeze_steps: int = 20,
         sigma: float = 4.0,
         seed: int = 0,
-        weights_source: str | None = None,
+        **backbone_options: Any,
     ) -> None:
         image_size = check_positive_int(image_size, "image_size")
         if image_size < 32:
@@ -143,15 +143,9 @@ class CutPaste(CarriesBackboneWeights, AnomalyModel):
         patch_stride = check_positive_int(patch_stride or max(1, patch_size // 4), "patch_stride")
         if num_classes not in (2, 3):
             raise ConfigError(f"expected `num_classes` to be 2 or 3, got {num_classes!r}")
-        # The transfer variant starts from the bundled ImageNet backbone; from scratch, the paper's ResNet-18.
-        name = resolve_backbone_name(backbone, backbone_from, DEFAULT_BACKBONE if pretrained else "resnet18")
         super().__init__(
             image_size,
             channels,
-            backbone=name,
-            pretrained=bool(pretrained),
-            weights=weights,
-            backbone_from=backbone_from,
             head_layers=int(head_layers),
             num_classes=int(num_classes),
             patch_size=patch_size,
@@ -160,11 +154,8 @@ class CutPaste(CarriesBackboneWeights, AnomalyModel):
             freeze_steps=int(freeze_steps),
             sigma=check_range(sigma, 0.0, 1e3, "sigma"),
             seed=int(seed),
+            **backbone_options,
         )
-        self.backbone = create_backbone(
-            name, (4,), pretrained=pretrained, weights=weights, backbone_from=backbone_from
-        )
-        self.weights_source = weights_source or self.backbone.weights_source
         dim = self.backbone.feature_info.channels()[-1]
         layers: list[nn.Module] = []
         width = dim
@@ -359,4 +350,4 @@ class CutPasteImageNet(CutPaste):
 
     paper = CutPaste.paper + " (transfer-learning variant)"
     needs_pretrained = True
-    __init__ = functools.partialmethod(CutPaste.__init__, pretrained=True)
+    default_pretrained = True

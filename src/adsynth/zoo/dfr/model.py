@@ -13,7 +13,7 @@ trains the autoencoder on them in ``fit_end``: the memory is bounded by N × sam
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -69,16 +69,12 @@ class DFR(FeatureModel):
     paper = (
         "Shi, Yang, Qi, Unsupervised anomaly segmentation via deep feature reconstruction, Neurocomput. 2021"
     )
+    default_layers = (1, 2, 3, 4)
 
     def __init__(
         self,
         image_size: int = 256,
         channels: int = 3,
-        backbone: str | None = None,
-        layers: Sequence[int] = (1, 2, 3, 4),
-        pretrained: bool = True,
-        weights: str | None = None,
-        backbone_from: str | None = None,
         region: int = 4,
         latent_dim: int | None = None,
         pca_variance: float = 0.9,
@@ -88,17 +84,11 @@ class DFR(FeatureModel):
         samples_per_image: int = 256,
         sigma: float = 0.0,
         seed: int = 0,
-        weights_source: str | None = None,
+        **backbone_options: Any,
     ) -> None:
         super().__init__(
             image_size,
             channels,
-            backbone=backbone,
-            layers=layers,
-            pretrained=pretrained,
-            weights=weights,
-            backbone_from=backbone_from,
-            weights_source=weights_source,
             region=check_positive_int(region, "region"),
             latent_dim=None if latent_dim is None else check_positive_int(latent_dim, "latent_dim"),
             pca_variance=check_range(pca_variance, 1e-6, 1.0, "pca_variance"),
@@ -108,6 +98,7 @@ class DFR(FeatureModel):
             samples_per_image=check_positive_int(samples_per_image, "samples_per_image"),
             sigma=check_range(sigma, 0.0, 1e3, "sigma"),
             seed=int(seed),
+            **backbone_options,
         )
         self.feature_dim = sum(self.level_channels)
         self.cae: nn.Module | None = None

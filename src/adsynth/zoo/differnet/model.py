@@ -10,7 +10,7 @@ respect to the input pixels (|∂s/∂x|, mean over channels, Gaussian-blurred),
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch.nn import functional as F
@@ -48,23 +48,19 @@ class DifferNet(FrozenBackboneModel):
     default_epochs = 192
     default_batch_size = 24
     default_lr = 2e-4
+    default_layers = (4,)
 
     def __init__(
         self,
         image_size: int = 256,
         channels: int = 3,
-        backbone: str | None = None,
-        layers: Sequence[int] = (4,),
-        pretrained: bool = True,
-        weights: str | None = None,
-        backbone_from: str | None = None,
         coupling_blocks: int = 8,
         hidden: int = 2048,
         clamp: float = 3.0,
         test_transforms: int = 4,
         sigma: float = 4.0,
         seed: int = 0,
-        weights_source: str | None = None,
+        **backbone_options: Any,
     ) -> None:
         test_transforms = check_positive_int(test_transforms, "test_transforms")
         if test_transforms > 4:
@@ -72,18 +68,13 @@ class DifferNet(FrozenBackboneModel):
         super().__init__(
             image_size,
             channels,
-            backbone=backbone,
-            layers=layers,
-            pretrained=pretrained,
-            weights=weights,
-            backbone_from=backbone_from,
-            weights_source=weights_source,
             coupling_blocks=check_positive_int(coupling_blocks, "coupling_blocks"),
             hidden=check_positive_int(hidden, "hidden"),
             clamp=check_range(clamp, 1e-3, 100.0, "clamp"),
             test_transforms=test_transforms,
             sigma=check_range(sigma, 0.0, 1e3, "sigma"),
             seed=int(seed),
+            **backbone_options,
         )
         self.dim = len(SCALES) * sum(self.feature_channels)
         self.flow = build_flow((self.dim,), coupling_blocks, fc_subnet(hidden=hidden), clamp, seed=int(seed))

@@ -10,7 +10,7 @@ z²) at each position, upsampled bilinearly and averaged over levels; score: its
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -49,41 +49,30 @@ class FastFlow(FrozenBackboneModel):
     default_epochs = 500
     default_batch_size = 32
     default_lr = 1e-3
+    caches_features = True
 
     def __init__(
         self,
         image_size: int = 256,
         channels: int = 3,
-        backbone: str | None = None,
-        layers: Sequence[int] = (1, 2, 3),
-        pretrained: bool = True,
-        weights: str | None = None,
-        backbone_from: str | None = None,
         flow_steps: int = 8,
         hidden_ratio: float = 1.0,
         conv3x3_only: bool = False,
         clamp: float = 2.0,
         weight_decay: float = 1e-5,
         seed: int = 0,
-        weights_source: str | None = None,
-        cache_features: bool = False,
+        **backbone_options: Any,
     ) -> None:
         super().__init__(
             image_size,
             channels,
-            backbone=backbone,
-            layers=layers,
-            pretrained=pretrained,
-            weights=weights,
-            backbone_from=backbone_from,
-            weights_source=weights_source,
-            cache_features=cache_features,
             flow_steps=check_positive_int(flow_steps, "flow_steps"),
             hidden_ratio=check_range(hidden_ratio, 1e-3, 64.0, "hidden_ratio"),
             conv3x3_only=bool(conv3x3_only),
             clamp=check_range(clamp, 1e-3, 100.0, "clamp"),
             weight_decay=check_range(weight_decay, 0.0, 1.0, "weight_decay"),
             seed=int(seed),
+            **backbone_options,
         )
         self.norms, self.flows = nn.ModuleList(), nn.ModuleList()
         for i, (c, s) in enumerate(zip(self.feature_channels, self.feature_strides, strict=True)):

@@ -16,6 +16,7 @@ reference code scores pixels only).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -149,41 +150,30 @@ class FAVAE(FrozenBackboneModel):
     default_epochs = 100
     default_batch_size = 64
     default_lr = 5e-3
+    caches_features = True
 
     def __init__(
         self,
         image_size: int = 128,
         channels: int = 3,
-        backbone: str | None = None,
-        layers: Sequence[int] = (1, 2, 3),
-        pretrained: bool = True,
-        weights: str | None = None,
-        backbone_from: str | None = None,
         latent_dim: int = 100,
         width: int = 128,
         kld_weight: float = 1.0,
         weight_decay: float = 1e-5,
         sigma: float = 4.0,
-        weights_source: str | None = None,
-        cache_features: bool = False,
+        **backbone_options: Any,
     ) -> None:
         if check_positive_int(image_size, "image_size") < 32 or image_size % 16:
             raise ConfigError(f"expected `image_size` to be a multiple of 16 >= 32, got {image_size!r}")
         super().__init__(
             image_size,
             channels,
-            backbone=backbone,
-            layers=layers,
-            pretrained=pretrained,
-            weights=weights,
-            backbone_from=backbone_from,
-            weights_source=weights_source,
-            cache_features=cache_features,
             latent_dim=check_positive_int(latent_dim, "latent_dim"),
             width=check_positive_int(width, "width"),
             kld_weight=check_range(kld_weight, 0.0, 1e6, "kld_weight"),
             weight_decay=check_range(weight_decay, 0.0, 1.0, "weight_decay"),
             sigma=check_range(sigma, 0.0, 1e3, "sigma"),
+            **backbone_options,
         )
         bad = [s for s in self.feature_strides if s not in (2, 4, 8, 16)]
         if bad:

@@ -12,22 +12,23 @@ upsampled to the input by a transposed Gaussian (the paper's receptive-field ups
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from adsynth._validation import check_positive_int, check_range
 from adsynth.errors import ConfigError
-from adsynth.zoo.backbones import CarriesBackboneWeights, create_backbone, resolve_backbone_name
-from adsynth.zoo.base import AnomalyModel, Prediction, register_model
-from adsynth.zoo.bundled_weights import DEFAULT_BACKBONE
+from adsynth.zoo.base import Prediction, register_model
+from adsynth.zoo.components.backbone_model import BackboneModel
 from adsynth.zoo.components.oneclass import freeze_early_layers, hsc_loss, pseudo_huber, receptive_upsample
 
 SCORES = ("mean", "max")
 
 
 @register_model("fcdd")
-class FCDD(CarriesBackboneWeights, AnomalyModel):
+class FCDD(BackboneModel):
     """Fully convolutional data description with synthetic outlier exposure.
 
     Args:
@@ -54,20 +55,17 @@ class FCDD(CarriesBackboneWeights, AnomalyModel):
     default_epochs = 200
     default_batch_size = 16
     default_lr = 1e-3
+    layers_option = False  # the trunk is cut at stride 8: levels 2 and 3 feed the head
 
     def __init__(
         self,
         image_size: int = 256,
         channels: int = 3,
-        backbone: str | None = None,
-        pretrained: bool = True,
-        weights: str | None = None,
-        backbone_from: str | None = None,
         width: int = 128,
         freeze_early: bool = True,
         sigma: float | None = None,
         score: str = "mean",
-        weights_source: str | None = None,
+        **backbone_options: Any,
     ) -> None:
         image_size = check_positive_int(image_size, "image_size")
         if image_size % 16:
@@ -76,23 +74,15 @@ class FCDD(CarriesBackboneWeights, AnomalyModel):
             raise ConfigError(f"expected `score` to be one of {', '.join(SCORES)}, got {score!r}")
         if sigma is not None:
             sigma = check_range(sigma, 0.0, 1e3, "sigma")
-        name = resolve_backbone_name(backbone, backbone_from, DEFAULT_BACKBONE)
         super().__init__(
             image_size,
             channels,
-            backbone=name,
-            pretrained=bool(pretrained),
-            weights=weights,
-            backbone_from=backbone_from,
             width=check_positive_int(width, "width"),
             freeze_early=bool(freeze_early),
             sigma=sigma,
             score=score,
+            **backbone_options,
         )
-        self.backbone = create_backbone(
-            name, (1, 2, 3), pretrained=pretrained, weights=weights, backbone_from=backbone_from
-        )
-        self.weights_source = weights_source or self.backbone.weights_source
         if freeze_early:
             freeze_early_layers(self.backbone.body, self.backbone.feature_info.module_name()[0])
         c2, c3 = self.backbone.feature_info.channels()[1:]

@@ -12,7 +12,7 @@ feature-level alignment (a non-contrastive self-supervised loss on the features)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch.nn import functional as F
@@ -78,34 +78,24 @@ class FYD(FeatureModel):
         self,
         image_size: int = 256,
         channels: int = 3,
-        backbone: str | None = None,
-        layers: Sequence[int] = (1, 2, 3),
-        pretrained: bool = True,
-        weights: str | None = None,
-        backbone_from: str | None = None,
         n_features: int = 100,
         max_shift: float = 0.25,
         align: bool = True,
         eps: float = 0.01,
         sigma: float = 4.0,
         seed: int = 0,
-        weights_source: str | None = None,
+        **backbone_options: Any,
     ) -> None:
         super().__init__(
             image_size,
             channels,
-            backbone=backbone,
-            layers=layers,
-            pretrained=pretrained,
-            weights=weights,
-            backbone_from=backbone_from,
-            weights_source=weights_source,
             n_features=check_positive_int(n_features, "n_features"),
             max_shift=check_range(max_shift, 0.0, 0.5, "max_shift"),
             align=bool(align),
             eps=check_range(eps, 0.0, 1e6, "eps"),
             sigma=check_range(sigma, 0.0, 1e3, "sigma"),
             seed=int(seed),
+            **backbone_options,
         )
         total = sum(self.level_channels)
         d = min(int(n_features), total)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -116,11 +117,6 @@ class MemSeg(FeatureModel):
         self,
         image_size: int = 256,
         channels: int = 3,
-        backbone: str | None = None,
-        layers: Sequence[int] = (1, 2, 3),
-        pretrained: bool = True,
-        weights: str | None = None,
-        backbone_from: str | None = None,
         memory_size: int = 30,
         widths: Sequence[int] = (64, 128, 256),
         head_width: int = 32,
@@ -133,20 +129,12 @@ class MemSeg(FeatureModel):
         min_lr: float = 1e-4,
         top_k: int = 100,
         normal_fraction: float = 0.0,
-        weights_source: str | None = None,
+        **backbone_options: Any,
     ) -> None:
         widths = [check_positive_int(w, "widths[]") for w in widths]
-        if len(widths) != len(layers) or not 1 <= len(layers) <= 4:
-            raise ValueError(f"memseg: expected 1-4 layers and one width per layer, got {layers}, {widths}")
         super().__init__(
             image_size,
             channels,
-            backbone=backbone,
-            layers=layers,
-            pretrained=pretrained,
-            weights=weights,
-            backbone_from=backbone_from,
-            weights_source=weights_source,
             memory_size=check_positive_int(memory_size, "memory_size"),
             widths=widths,
             head_width=check_positive_int(head_width, "head_width"),
@@ -159,10 +147,18 @@ class MemSeg(FeatureModel):
             min_lr=check_range(min_lr, 0.0, 10.0, "min_lr"),
             top_k=check_positive_int(top_k, "top_k"),
             normal_fraction=check_range(normal_fraction, 0.0, 1.0, "normal_fraction"),
+            **backbone_options,
         )
         self.decoder = MemSegDecoder(self.level_channels, widths, int(head_width))
-        for i in range(len(layers)):
+        for i in range(len(widths)):
             self.register_buffer(f"memory_{i}", torch.empty(0))
+
+    def derive_hparams(self, channels: list[int], layers: list[int], hparams: dict[str, Any]) -> dict:
+        if len(hparams["widths"]) != len(layers) or not 1 <= len(layers) <= 4:
+            raise ValueError(
+                f"memseg: expected 1-4 layers and one width per layer, got {layers}, {hparams['widths']}"
+            )
+        return hparams
 
     def train(self, mode: bool = True) -> MemSeg:
         super().train(mode)

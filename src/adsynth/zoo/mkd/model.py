@@ -15,7 +15,7 @@ bilinearly, summed over the same levels and blurred (not in the paper; see the R
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch.nn import functional as F
@@ -60,41 +60,31 @@ class MKD(FrozenBackboneModel):
     default_epochs = 600
     default_batch_size = 64
     default_lr = 1e-3
+    default_layers = (1, 2, 3, 4)
+    caches_features = True
 
     def __init__(
         self,
         image_size: int = 128,
         channels: int = 3,
-        backbone: str | None = None,
-        layers: Sequence[int] = (1, 2, 3, 4),
-        pretrained: bool = True,
-        weights: str | None = None,
-        backbone_from: str | None = None,
         lamda: float = 0.5,
         score_levels: int = 3,
         width: int = 16,
         sigma: float = 4.0,
         opening: bool = True,
         anomaly_map: str = "gradient",
-        weights_source: str | None = None,
-        cache_features: bool = False,
+        **backbone_options: Any,
     ) -> None:
         super().__init__(
             image_size,
             channels,
-            backbone=backbone,
-            layers=layers,
-            pretrained=pretrained,
-            weights=weights,
-            backbone_from=backbone_from,
-            weights_source=weights_source,
-            cache_features=cache_features,
             lamda=check_range(lamda, 0.0, 1e6, "lamda"),
             score_levels=check_positive_int(score_levels, "score_levels"),
             width=check_positive_int(width, "width"),
             sigma=check_range(sigma, 0.0, 1e3, "sigma"),
             opening=bool(opening),
             anomaly_map=check_choice(anomaly_map, ("gradient", "discrepancy"), "anomaly_map"),
+            **backbone_options,
         )
         if score_levels > len(self.feature_channels):
             raise ConfigError(

@@ -10,7 +10,7 @@ blur); score = max.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -103,34 +103,24 @@ class MLFSC(FeatureModel):
         self,
         image_size: int = 256,
         channels: int = 3,
-        backbone: str | None = None,
-        layers: Sequence[int] = (1, 2, 3),
-        pretrained: bool = True,
-        weights: str | None = None,
-        backbone_from: str | None = None,
         n_atoms: int = 256,
         n_nonzero: int = 5,
         iterations: int = 10,
         samples_per_image: int = 256,
         sigma: float = 4.0,
         seed: int = 0,
-        weights_source: str | None = None,
+        **backbone_options: Any,
     ) -> None:
         super().__init__(
             image_size,
             channels,
-            backbone=backbone,
-            layers=layers,
-            pretrained=pretrained,
-            weights=weights,
-            backbone_from=backbone_from,
-            weights_source=weights_source,
             n_atoms=check_positive_int(n_atoms, "n_atoms"),
             n_nonzero=check_positive_int(n_nonzero, "n_nonzero"),
             iterations=check_positive_int(iterations, "iterations"),
             samples_per_image=check_positive_int(samples_per_image, "samples_per_image"),
             sigma=check_range(sigma, 0.0, 1e3, "sigma"),
             seed=int(seed),
+            **backbone_options,
         )
         self.register_buffer("dictionary", torch.empty(0, sum(self.level_channels)))
         self._samples: list[torch.Tensor] = []

@@ -8,7 +8,6 @@ position's embedding is the anomaly map (upsampled bilinearly, blurred with σ =
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -52,30 +51,20 @@ class PaDiM(FeatureModel):
         self,
         image_size: int = 256,
         channels: int = 3,
-        backbone: str | None = None,
-        layers: Sequence[int] = (1, 2, 3),
-        pretrained: bool = True,
-        weights: str | None = None,
-        backbone_from: str | None = None,
         n_features: int | None = None,
         eps: float = 0.01,
         sigma: float = 4.0,
         seed: int = 0,
-        weights_source: str | None = None,
+        **backbone_options: Any,
     ) -> None:
         super().__init__(
             image_size,
             channels,
-            backbone=backbone,
-            layers=layers,
-            pretrained=pretrained,
-            weights=weights,
-            backbone_from=backbone_from,
-            weights_source=weights_source,
             n_features=n_features,
             eps=check_range(eps, 0.0, 1e6, "eps"),
             sigma=check_range(sigma, 0.0, 1e3, "sigma"),
             seed=int(seed),
+            **backbone_options,
         )
         total, d = sum(self.level_channels), self._hparams["n_features"]
         gen = torch.Generator().manual_seed(int(seed))

@@ -12,7 +12,7 @@ the grid to 0.25). Predict: the distance of each position's embedding to its bes
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch.nn import functional as F
@@ -95,11 +95,6 @@ class PaDiMSOM(FeatureModel):
         self,
         image_size: int = 256,
         channels: int = 3,
-        backbone: str | None = None,
-        layers: Sequence[int] = (1, 2, 3),
-        pretrained: bool = True,
-        weights: str | None = None,
-        backbone_from: str | None = None,
         n_features: int | None = None,
         mode: str = "position",
         som_size: int | None = None,
@@ -107,7 +102,7 @@ class PaDiMSOM(FeatureModel):
         iterations: int = 10,
         sigma: float = 4.0,
         seed: int = 0,
-        weights_source: str | None = None,
+        **backbone_options: Any,
     ) -> None:
         if mode not in ("position", "shared"):
             raise ConfigError(f"expected `mode` to be 'position' or 'shared', got {mode!r}")
@@ -115,12 +110,6 @@ class PaDiMSOM(FeatureModel):
         super().__init__(
             image_size,
             channels,
-            backbone=backbone,
-            layers=layers,
-            pretrained=pretrained,
-            weights=weights,
-            backbone_from=backbone_from,
-            weights_source=weights_source,
             n_features=n_features,
             mode=mode,
             som_size=check_positive_int(som_size, "som_size"),
@@ -128,6 +117,7 @@ class PaDiMSOM(FeatureModel):
             iterations=check_positive_int(iterations, "iterations"),
             sigma=check_range(sigma, 0.0, 1e3, "sigma"),
             seed=int(seed),
+            **backbone_options,
         )
         total = sum(self.level_channels)
         d = (
@@ -137,7 +127,7 @@ class PaDiMSOM(FeatureModel):
         )
         if d > total:
             raise ConfigError(
-                f"expected `n_features` <= {total} (channels of layers {list(layers)}), got {d}"
+                f"expected `n_features` <= {total} (channels of layers {self._hparams['layers']}), got {d}"
             )
         self._hparams["n_features"] = d
         gen = torch.Generator().manual_seed(int(seed))

@@ -9,7 +9,6 @@ nearest memory item is the patch score; the map is upsampled bilinearly and blur
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -54,16 +53,12 @@ class PatchCore(FeatureModel):
     family = "memory"
     paper = "Roth et al., Towards Total Recall in Industrial Anomaly Detection, CVPR 2022"
     lazy_buffers = ("memory_bank",)
+    default_layers = (2, 3)
 
     def __init__(
         self,
         image_size: int = 256,
         channels: int = 3,
-        backbone: str | None = None,
-        layers: Sequence[int] = (2, 3),
-        pretrained: bool = True,
-        weights: str | None = None,
-        backbone_from: str | None = None,
         embed_dim: int | None = None,
         patch_size: int = 3,
         coreset_ratio: float = 0.1,
@@ -73,19 +68,13 @@ class PatchCore(FeatureModel):
         reweight_neighbors: int = 9,
         sigma: float = 4.0,
         seed: int = 0,
-        weights_source: str | None = None,
+        **backbone_options: Any,
     ) -> None:
         if score not in ("max", "reweight"):
             raise ConfigError(f"expected `score` to be 'max' or 'reweight', got {score!r}")
         super().__init__(
             image_size,
             channels,
-            backbone=backbone,
-            layers=layers,
-            pretrained=pretrained,
-            weights=weights,
-            backbone_from=backbone_from,
-            weights_source=weights_source,
             embed_dim=embed_dim,
             patch_size=check_positive_int(patch_size, "patch_size"),
             coreset_ratio=check_range(coreset_ratio, 1e-6, 1.0, "coreset_ratio"),
@@ -95,6 +84,7 @@ class PatchCore(FeatureModel):
             reweight_neighbors=check_positive_int(reweight_neighbors, "reweight_neighbors"),
             sigma=check_range(sigma, 0.0, 1e3, "sigma"),
             seed=int(seed),
+            **backbone_options,
         )
         embed_dim = self._hparams["embed_dim"]
         self.register_buffer("memory_bank", torch.empty(0, embed_dim))

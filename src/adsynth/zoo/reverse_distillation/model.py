@@ -11,6 +11,7 @@ encoder's features at each level. Loss: Σ_levels (1 − cos) of the flattened f
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -112,37 +113,26 @@ class ReverseDistillation(FrozenBackboneModel):
     default_epochs = 200
     default_batch_size = 16
     default_lr = 0.005
+    caches_features = True
 
     def __init__(
         self,
         image_size: int = 256,
         channels: int = 3,
-        backbone: str | None = None,
-        layers: Sequence[int] = (1, 2, 3),
-        pretrained: bool = True,
-        weights: str | None = None,
-        backbone_from: str | None = None,
         embed_dim: int = 320,
         bottleneck_blocks: int = 3,
         decoder_widths: Sequence[int] | None = None,
         sigma: float = 4.0,
-        weights_source: str | None = None,
-        cache_features: bool = False,
+        **backbone_options: Any,
     ) -> None:
         super().__init__(
             image_size,
             channels,
-            backbone=backbone,
-            layers=layers,
-            pretrained=pretrained,
-            weights=weights,
-            backbone_from=backbone_from,
-            weights_source=weights_source,
-            cache_features=cache_features,
             embed_dim=check_positive_int(embed_dim, "embed_dim"),
             bottleneck_blocks=check_positive_int(bottleneck_blocks, "bottleneck_blocks"),
             decoder_widths=None if decoder_widths is None else [int(w) for w in decoder_widths],
             sigma=check_range(sigma, 0.0, 1e3, "sigma"),
+            **backbone_options,
         )
         chans, strides = self.feature_channels, self.feature_strides
         top = 2 * strides[-1]

@@ -10,7 +10,7 @@ what the Gaussian of the projected embeddings inverts.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -55,35 +55,27 @@ class SOE(FeatureModel):
         self,
         image_size: int = 256,
         channels: int = 3,
-        backbone: str | None = None,
-        layers: Sequence[int] = (1, 2, 3),
-        pretrained: bool = True,
-        weights: str | None = None,
-        backbone_from: str | None = None,
         rank: int | None = None,
         eps: float = 0.01,
         sigma: float = 4.0,
         seed: int = 0,
-        weights_source: str | None = None,
+        **backbone_options: Any,
     ) -> None:
         super().__init__(
             image_size,
             channels,
-            backbone=backbone,
-            layers=layers,
-            pretrained=pretrained,
-            weights=weights,
-            backbone_from=backbone_from,
-            weights_source=weights_source,
             rank=rank,
             eps=check_range(eps, 0.0, 1e6, "eps"),
             sigma=check_range(sigma, 0.0, 1e3, "sigma"),
             seed=int(seed),
+            **backbone_options,
         )
         total = sum(self.level_channels)
         k = default_rank(total) if rank is None else check_positive_int(rank, "rank")
         if k > total:
-            raise ConfigError(f"expected `rank` <= {total} (channels of layers {list(layers)}), got {k}")
+            raise ConfigError(
+                f"expected `rank` <= {total} (channels of layers {self._hparams['layers']}), got {k}"
+            )
         self._hparams["rank"] = k
         gen = torch.Generator().manual_seed(int(seed))
         self.register_buffer("projection", semi_orthogonal(total, k, gen))

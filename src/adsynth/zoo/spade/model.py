@@ -10,6 +10,7 @@ per-level maps are upsampled bilinearly, averaged and blurred (σ = 4).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch.nn import functional as F
@@ -48,18 +49,14 @@ class Spade(FeatureModel):
         self,
         image_size: int = 256,
         channels: int = 3,
-        backbone: str | None = None,
         layers: Sequence[int] = (1, 2, 3),
         global_layer: int = 4,
-        pretrained: bool = True,
-        weights: str | None = None,
-        backbone_from: str | None = None,
         top_k: int = 50,
         pixel_k: int = 1,
         score: str = "knn",
         sigma: float = 4.0,
         half: bool = False,
-        weights_source: str | None = None,
+        **backbone_options: Any,
     ) -> None:
         layers = [check_positive_int(v, "layers[]") for v in layers]
         global_layer = check_positive_int(global_layer, "global_layer")
@@ -69,18 +66,14 @@ class Spade(FeatureModel):
         super().__init__(
             image_size,
             channels,
-            backbone=backbone,
             layers=levels,
-            pretrained=pretrained,
-            weights=weights,
-            backbone_from=backbone_from,
-            weights_source=weights_source,
             global_layer=global_layer,
             top_k=check_positive_int(top_k, "top_k"),
             pixel_k=check_positive_int(pixel_k, "pixel_k"),
             score=score,
             sigma=check_range(sigma, 0.0, 1e3, "sigma"),
             half=bool(half),
+            **backbone_options,
         )
         self._hparams["layers"] = layers  # the pyramid; the backbone also returns global_layer
         self._pyramid = [levels.index(v) for v in layers]

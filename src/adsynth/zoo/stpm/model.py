@@ -8,7 +8,7 @@ normalisation. Loss per level: mean over positions of ½‖t̂ − ŝ‖². Anom
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -41,33 +41,22 @@ class STPM(FrozenBackboneModel):
     default_epochs = 100
     default_batch_size = 32
     default_lr = 0.4
+    caches_features = True
 
     def __init__(
         self,
         image_size: int = 256,
         channels: int = 3,
-        backbone: str | None = None,
-        layers: Sequence[int] = (1, 2, 3),
-        pretrained: bool = True,
-        weights: str | None = None,
-        backbone_from: str | None = None,
         momentum: float = 0.9,
         weight_decay: float = 1e-4,
-        weights_source: str | None = None,
-        cache_features: bool = False,
+        **backbone_options: Any,
     ) -> None:
         super().__init__(
             image_size,
             channels,
-            backbone=backbone,
-            layers=layers,
-            pretrained=pretrained,
-            weights=weights,
-            backbone_from=backbone_from,
-            weights_source=weights_source,
-            cache_features=cache_features,
             momentum=check_range(momentum, 0.0, 1.0, "momentum"),
             weight_decay=check_range(weight_decay, 0.0, 1.0, "weight_decay"),
+            **backbone_options,
         )
         hp = self._hparams
         self.student = create_backbone(hp["backbone"], hp["layers"], pretrained=False)

@@ -23,7 +23,7 @@ over levels (the paper's multi-scale average). Image score: max of the map.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -76,39 +76,28 @@ class UninformedStudents(FrozenBackboneModel):
     default_epochs = 100
     default_batch_size = 1
     default_lr = 1e-4
+    caches_features = True
 
     def __init__(
         self,
         image_size: int = 256,
         channels: int = 3,
-        backbone: str | None = None,
-        layers: Sequence[int] = (1, 2, 3),
-        pretrained: bool = True,
-        weights: str | None = None,
-        backbone_from: str | None = None,
         n_students: int = 3,
         width: int = 128,
         depth: int = 3,
         weight_decay: float = 1e-5,
         seed: int = 0,
-        weights_source: str | None = None,
-        cache_features: bool = False,
+        **backbone_options: Any,
     ) -> None:
         super().__init__(
             image_size,
             channels,
-            backbone=backbone,
-            layers=layers,
-            pretrained=pretrained,
-            weights=weights,
-            backbone_from=backbone_from,
-            weights_source=weights_source,
-            cache_features=cache_features,
             n_students=check_positive_int(n_students, "n_students"),
             width=check_positive_int(width, "width"),
             depth=check_positive_int(depth, "depth"),
             weight_decay=float(weight_decay),
             seed=int(seed),
+            **backbone_options,
         )
         if n_students < 2:
             raise ConfigError(

@@ -15,7 +15,7 @@ map is the sum of their z-scores (``rec_weight`` for the reconstruction), upsamp
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -66,16 +66,12 @@ class VTADL(FeatureModel):
     default_lr = 1e-3
     paper = "Mishra et al., VT-ADL: a vision transformer network for image anomaly detection, ISIE 2021"
     lazy_buffers = ("nll_stats", "rec_stats")
+    default_layers = (2, 3)
 
     def __init__(
         self,
         image_size: int = 256,
         channels: int = 3,
-        backbone: str | None = None,
-        layers: Sequence[int] = (2, 3),
-        pretrained: bool = True,
-        weights: str | None = None,
-        backbone_from: str | None = None,
         dim: int = 128,
         depth: int = 4,
         heads: int = 8,
@@ -84,17 +80,11 @@ class VTADL(FeatureModel):
         nll_weight: float = 0.1,
         rec_weight: float = 1.0,
         sigma: float = 4.0,
-        weights_source: str | None = None,
+        **backbone_options: Any,
     ) -> None:
         super().__init__(
             image_size,
             channels,
-            backbone=backbone,
-            layers=layers,
-            pretrained=pretrained,
-            weights=weights,
-            backbone_from=backbone_from,
-            weights_source=weights_source,
             dim=check_positive_int(dim, "dim"),
             depth=check_positive_int(depth, "depth"),
             heads=check_positive_int(heads, "heads"),
@@ -103,6 +93,7 @@ class VTADL(FeatureModel):
             nll_weight=check_range(nll_weight, 0.0, 1e3, "nll_weight"),
             rec_weight=check_range(rec_weight, 0.0, 1e3, "rec_weight"),
             sigma=check_range(sigma, 0.0, 1e3, "sigma"),
+            **backbone_options,
         )
         stride = self.backbone.feature_info.reduction()[-1]
         if self.image_size % stride:
