@@ -56,6 +56,7 @@ SMALL = {
     "split-brain": {"base_width": 4, "depth": 2},
     "cpc": {"patch_size": 16, "widths": [4, 8], "dim": 8, "negatives": 32, "bank_size": 64},
     "loss-profile": {"widths": [4, 8], "latent": 4, "snapshots": 2},
+    "glass": {"hidden": 16, "ascent_steps": 2},
 }
 
 

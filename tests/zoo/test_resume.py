@@ -65,6 +65,8 @@ TINY: dict[str, dict] = {
     "cpc": {"patch_size": 8, "widths": [4], "dim": 4, "steps": 2, "negatives": 8, "bank_size": 32},
     # Two snapshots in two epochs: the first is taken at the start of the resumed epoch.
     "loss-profile": {"widths": [2, 4], "latent": 2, "snapshots": 2},
+    # LAS from the default draem recipe; two ascent steps, projected after each.
+    "glass": {"hidden": 8, "ascent_steps": 2, "project_every": 1},
 }
 GRADIENT = [n for n in MODELS.list() if MODELS.get(n).fit_mode in ("gradient", "both")]
 SEEDED = [n for n in MODELS.list() if "seed" in inspect.signature(MODELS.get(n)).parameters]
