@@ -65,29 +65,26 @@ class Erasure(Generator):
         }
 
     def generate(self, image: np.ndarray, rng: np.random.Generator, context: SynthContext) -> SynthResult:
-        H, W, C = image.shape
-        for attempt in range(1, 11):  # noqa: B007 (read after the loop)
-            out = image.copy()
-            drawn = []
-            for region, rp in Fn.random_regions((H, W), rng, self.count, self.shapes, self.area):
-                inside = region.astype(bool)
-                if self.fill == "noise":
-                    out[inside] = rng.integers(0, 256, (int(inside.sum()), C), dtype=np.uint8)
-                    colour: Any = "noise"
-                else:
-                    if self.fill == "random":
-                        colour = rng.integers(0, 256, C).tolist()
-                    elif self.fill == "mean":
-                        colour = image.reshape(-1, C).mean(0).round().astype(int).tolist()
-                    else:
-                        colour = [self.fill] * C
-                    out[inside] = np.asarray(colour, np.uint8)
-                drawn.append({**rp, "fill": colour})
-            mask = Fn.changed_mask(out, image)
-            if mask.any():
-                break
-        forced = not mask.any()
-        if forced:  # featureless input (e.g. erasing black with black): make the defect visible
-            Fn.force_change(out, image, region)
-            mask = Fn.changed_mask(out, image)
+        out, mask, drawn, attempt, forced = Fn.paint_until_changed(image, lambda: self._paint(image, rng))
         return SynthResult(out, mask, 1, {"shapes": drawn, "attempts": attempt, "forced_change": forced})
+
+    def _paint(self, image: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, list]:
+        """One try: (erased copy, last region, what was drawn)."""
+        H, W, C = image.shape
+        out = image.copy()
+        drawn = []
+        for region, rp in Fn.random_regions((H, W), rng, self.count, self.shapes, self.area):
+            inside = region.astype(bool)
+            if self.fill == "noise":
+                out[inside] = rng.integers(0, 256, (int(inside.sum()), C), dtype=np.uint8)
+                colour: Any = "noise"
+            else:
+                if self.fill == "random":
+                    colour = rng.integers(0, 256, C).tolist()
+                elif self.fill == "mean":
+                    colour = image.reshape(-1, C).mean(0).round().astype(int).tolist()
+                else:
+                    colour = [self.fill] * C
+                out[inside] = np.asarray(colour, np.uint8)
+            drawn.append({**rp, "fill": colour})
+        return out, region, drawn

@@ -6,7 +6,7 @@ Images are H×W×C uint8 (C = 1 or 3); masks are H×W uint8 0/1.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import cv2
@@ -170,3 +170,32 @@ def force_change(out: np.ndarray, image: np.ndarray, region: np.ndarray) -> np.n
     inside = region.astype(bool)
     out[inside] = 255 - image[inside]
     return out
+
+
+def paint_until_changed(
+    image: np.ndarray, paint: Callable[[], tuple[np.ndarray, np.ndarray, Any]], attempts: int = 10
+) -> tuple[np.ndarray, np.ndarray, Any, int, bool]:
+    """Call ``paint()`` until the image it paints differs from ``image``, at most ``attempts`` times.
+
+    ``paint`` draws from the caller's ``rng`` and returns ``(out, region, params)``: a painted copy of
+    ``image``, the last region it painted and what it drew. When no attempt changed a pixel (a featureless
+    input, e.g. black erased with black), the last region is inverted (:func:`force_change`) so that the
+    defect exists.
+
+    Returns:
+        ``(out, mask, params, attempts_used, forced)``.
+
+    Example:
+        >>> img = np.zeros((4, 4, 1), np.uint8)
+        >>> region = np.ones((4, 4), np.uint8)
+        >>> out, mask, _, used, forced = paint_until_changed(img, lambda: (img.copy(), region, None), 2)
+        >>> int(mask.sum()), used, forced
+        (16, 2, True)
+    """
+    for attempt in range(1, attempts + 1):
+        out, region, params = paint()
+        mask = changed_mask(out, image)
+        if mask.any():
+            return out, mask, params, attempt, False
+    force_change(out, image, region)
+    return out, changed_mask(out, image), params, attempts, True

@@ -78,42 +78,39 @@ class Noise(Generator):
         }
 
     def generate(self, image: np.ndarray, rng: np.random.Generator, context: SynthContext) -> SynthResult:
-        H, W, C = image.shape
-        for attempt in range(1, 11):  # noqa: B007 (read after the loop)
-            out = image.copy()
-            regions = []
-            for region, rp in Fn.random_regions((H, W), rng, self.count, self.shapes, self.area):
-                kind = self.kinds[int(rng.integers(len(self.kinds)))]
-                bx, by, bw, bh = cv2.boundingRect(region)
-                if bw == 0 or bh == 0:
-                    continue
-                y0, y1, x0, x1 = by, by + bh, bx, bx + bw
-                sub = out[y0:y1, x0:x1].astype(np.float32)
-                inside = region[y0:y1, x0:x1].astype(bool)
-                nc = C if self.per_channel else 1
-                shp = (y1 - y0, x1 - x0, nc)
-                if kind == "gaussian":
-                    level = float(rng.uniform(*self.sigma))
-                    noisy = sub + rng.standard_normal(shp, dtype=np.float32) * np.float32(level)
-                elif kind == "uniform":
-                    level = float(rng.uniform(*self.amplitude))
-                    noisy = sub + (rng.random(shp, dtype=np.float32) * 2 - 1) * np.float32(level)
-                else:
-                    level = float(rng.uniform(*self.amount))
-                    u = rng.random(shp[:2], dtype=np.float32)[:, :, None]
-                    noisy = np.where(u < level / 2, 0.0, np.where(u < level, 255.0, sub))
-                noisy = np.clip(noisy, 0, 255).round().astype(np.uint8)
-                patch = out[y0:y1, x0:x1]
-                patch[inside] = np.broadcast_to(noisy, patch.shape)[inside]
-                regions.append({**rp, "noise": kind, "level": level})
-            mask = Fn.changed_mask(out, image)
-            if mask.any():
-                break
-        forced = not mask.any()
-        if forced:  # featureless input (e.g. erasing black with black): make the defect visible
-            Fn.force_change(out, image, region)
-            mask = Fn.changed_mask(out, image)
+        out, mask, regions, attempt, forced = Fn.paint_until_changed(image, lambda: self._paint(image, rng))
         return SynthResult(out, mask, 1, {"regions": regions, "attempts": attempt, "forced_change": forced})
+
+    def _paint(self, image: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, list]:
+        """One try: (noisy copy, last region, what was drawn)."""
+        H, W, C = image.shape
+        out = image.copy()
+        regions = []
+        for region, rp in Fn.random_regions((H, W), rng, self.count, self.shapes, self.area):
+            kind = self.kinds[int(rng.integers(len(self.kinds)))]
+            bx, by, bw, bh = cv2.boundingRect(region)
+            if bw == 0 or bh == 0:
+                continue
+            y0, y1, x0, x1 = by, by + bh, bx, bx + bw
+            sub = out[y0:y1, x0:x1].astype(np.float32)
+            inside = region[y0:y1, x0:x1].astype(bool)
+            nc = C if self.per_channel else 1
+            shp = (y1 - y0, x1 - x0, nc)
+            if kind == "gaussian":
+                level = float(rng.uniform(*self.sigma))
+                noisy = sub + rng.standard_normal(shp, dtype=np.float32) * np.float32(level)
+            elif kind == "uniform":
+                level = float(rng.uniform(*self.amplitude))
+                noisy = sub + (rng.random(shp, dtype=np.float32) * 2 - 1) * np.float32(level)
+            else:
+                level = float(rng.uniform(*self.amount))
+                u = rng.random(shp[:2], dtype=np.float32)[:, :, None]
+                noisy = np.where(u < level / 2, 0.0, np.where(u < level, 255.0, sub))
+            noisy = np.clip(noisy, 0, 255).round().astype(np.uint8)
+            patch = out[y0:y1, x0:x1]
+            patch[inside] = np.broadcast_to(noisy, patch.shape)[inside]
+            regions.append({**rp, "noise": kind, "level": level})
+        return out, region, regions
 
 
 def _choices(values: Any, valid: tuple[str, ...], name: str) -> tuple[str, ...]:

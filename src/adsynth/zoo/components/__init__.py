@@ -27,6 +27,8 @@ Modules:
     flows: FrEIA ``AllInOneBlock`` flows with seeded permutations (``build_flow``), subnets, float32
         flow evaluation, Gaussian log-likelihood, CFLOW's positional encoding (fastflow, cflow,
         differnet).
+    gaussian_grid: ``PositionGaussianModel``, one Gaussian per feature-map position, the builder of
+        padim and soe (a method defines only ``embed``).
     gradients: GradCon's cosine ``gradient_constraint_loss``, ``RunningGradients`` (running mean of
         training gradients, as buffers) and batched ``per_sample_gradients`` (``torch.func``).
     losses: SSIM (``ssim``, ``ssim_map``, ``ssim_loss``), ``focal_loss``, ``reconstruction_loss``.
@@ -34,6 +36,7 @@ Modules:
         ``residual_map``, ``smoothed_map``, ``image_scores``, ``max_of_smoothed``) and
         ``check_map_options``.
     memory: MemAE's ``MemoryModule`` with ``hard_shrink`` and ``addressing_entropy``.
+    modes: ``eval_mode(module)``, a block run in eval mode with the module's mode restored after.
     msgms: multi-scale gradient magnitude similarity, ``msgms_loss`` / ``msgms_map`` (RIAD, InTra).
     restoration: attribute erasure and splits of the restoration proxy tasks (``to_gray``,
         ``rotate_each``, ``rgb_to_lab``, ``checkerboard``, ``masked_mse``; arnet, split-brain).

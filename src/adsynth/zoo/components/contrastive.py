@@ -29,7 +29,8 @@ from adsynth.errors import ConfigError
 from adsynth.zoo.base import Prediction
 from adsynth.zoo.components.backbone_model import BackboneModel
 from adsynth.zoo.components.blur import gaussian_blur2d
-from adsynth.zoo.components.oneclass import knn_distance, sample_into_bank
+from adsynth.zoo.components.modes import eval_mode
+from adsynth.zoo.components.oneclass import BankSample, knn_distance
 
 __all__ = ["LocalSSLModel", "info_nce", "simsiam_loss"]
 
@@ -122,8 +123,7 @@ class LocalSSLModel(BackboneModel):
         self.projector = _mlp(c2 + c3, 256, int(proj_dim))
         self.register_buffer("steps", torch.zeros((), dtype=torch.int64))
         self.register_buffer("bank", torch.empty(0, c2 + c3))
-        self._fit: tuple[torch.Tensor, torch.Tensor] | None = None
-        self._fit_count = 0
+        self._bank = BankSample(self._hparams["seed"], self._hparams["bank_size"])
 
     # ------------------------------------------------------------------ network
     def features(self, images: torch.Tensor) -> torch.Tensor:
@@ -192,32 +192,21 @@ class LocalSSLModel(BackboneModel):
     def fit_batch(self, batch: dict[str, torch.Tensor]) -> None:
         images = batch["image"]
         self.check_images(images, self.channels)
-        was_training = self.training
-        self.eval()
-        f = self.features(images)
-        self.train(was_training)
-        emb = f.permute(0, 2, 3, 1).reshape(-1, f.shape[1]).cpu()
-        rng = np.random.default_rng([self._hparams["seed"], self._fit_count])
-        self._fit_count += 1
-        keys = torch.from_numpy(rng.random(len(emb)))
-        self._fit = sample_into_bank(self._fit, emb, keys, self._hparams["bank_size"])
+        with eval_mode(self):
+            f = self.features(images)
+        self._bank.add(f.permute(0, 2, 3, 1).reshape(-1, f.shape[1]).cpu())
 
     @torch.no_grad()
     def fit_end(self) -> None:
-        if self._fit is None:
-            raise RuntimeError(f"{self.name}: fit_end() called before any fit_batch()")
-        self.bank = self._fit[0].to(self.bank.device)
-        self._fit, self._fit_count = None, 0
+        self.bank = self._bank.take(self.name).to(self.bank.device)
 
     @torch.no_grad()
     def predict(self, images: torch.Tensor) -> Prediction:
         if self.bank.numel() == 0:
             raise RuntimeError(f"{self.name} is not fitted: run fit_batch()/fit_end() (or load a checkpoint)")
         self.check_images(images, self.channels)
-        was_training = self.training
-        self.eval()
-        f = self.features(images)
-        self.train(was_training)
+        with eval_mode(self):
+            f = self.features(images)
         b, c, h, w = f.shape
         dist = knn_distance(f.permute(0, 2, 3, 1).reshape(-1, c), self.bank.to(f.device)).view(b, 1, h, w)
         amap = F.interpolate(dist, size=images.shape[-2:], mode="bilinear", align_corners=False)[:, 0]

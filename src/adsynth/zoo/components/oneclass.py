@@ -4,8 +4,10 @@ SSL feature learners).
 * :func:`pseudo_huber`, :func:`hsc_loss`: FCDD's hypersphere-classifier loss on a heat map;
 * :func:`receptive_upsample`: FCDD's upsampling of a low-resolution heat map by a transposed Gaussian;
 * :func:`svdd_center`: the Deep SVDD centre with the ε trick;
-* :func:`knn_distance`: chunked nearest-neighbour distances to a memory bank;
-* :func:`patch_starts`, :func:`distribute_scores`: dense patch grids and their scores spread back to pixels;
+* :func:`knn_distance`: chunked nearest-neighbour distances to a memory bank; :func:`sample_into_bank` and
+  :class:`BankSample`: the bank as a streaming uniform sample of a fitting pass;
+* :func:`patch_starts`, :func:`extract_patches`, :func:`distribute_scores`: dense patch grids, their crops
+  and their scores spread back to pixels;
 * :func:`logistic_intensity_target`: NSA's soft target map from a synthetic defect;
 * :func:`freeze_early_layers`: freeze the stem and first stage of a timm backbone.
 
@@ -20,12 +22,15 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 __all__ = [
+    "BankSample",
     "distribute_scores",
+    "extract_patches",
     "freeze_early_layers",
     "hsc_loss",
     "knn_distance",
@@ -33,6 +38,7 @@ __all__ = [
     "patch_starts",
     "pseudo_huber",
     "receptive_upsample",
+    "sample_into_bank",
     "svdd_center",
 ]
 
@@ -124,6 +130,40 @@ def sample_into_bank(
         keep = keys.topk(size, largest=False).indices
         emb, keys = emb[keep], keys[keep]
     return emb, keys
+
+
+class BankSample:
+    """The memory bank of a fitting pass: a uniform sample without replacement of at most ``size`` of the
+    rows added, each batch's keys drawn from ``np.random.default_rng([seed, batch number])`` (LocalSSL
+    learners, CPC).
+
+    Example:
+        >>> bank = BankSample(seed=0, size=3)
+        >>> bank.add(torch.arange(10.0).view(5, 2))
+        >>> bank.take("demo").shape
+        torch.Size([3, 2])
+    """
+
+    def __init__(self, seed: int, size: int) -> None:
+        self.seed, self.size = int(seed), int(size)
+        self._kept: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._batches = 0
+
+    def add(self, rows: torch.Tensor) -> None:
+        """Offer this batch's N×D ``rows`` (kept on the device they are on)."""
+        rng = np.random.default_rng([self.seed, self._batches])
+        self._batches += 1
+        keys = torch.from_numpy(rng.random(len(rows)))
+        self._kept = sample_into_bank(self._kept, rows, keys, self.size)
+
+    def take(self, who: str) -> torch.Tensor:
+        """The sampled rows; the sample starts again empty. ``who`` names the model in the error raised
+        when nothing was added."""
+        if self._kept is None:
+            raise RuntimeError(f"{who}: fit_end() called before any fit_batch()")
+        rows = self._kept[0]
+        self._kept, self._batches = None, 0
+        return rows
 
 
 def patch_starts(size: int, patch: int, stride: int) -> list[int]:

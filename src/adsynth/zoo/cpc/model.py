@@ -23,6 +23,7 @@ from torch.nn import functional as F
 
 from adsynth._validation import check_choice, check_positive_int, check_range
 from adsynth.errors import ConfigError
+from adsynth.zoo.backbones import resize_lazy_buffers
 from adsynth.zoo.base import AnomalyModel, Prediction, register_model
 from adsynth.zoo.components.blur import gaussian_blur2d
 from adsynth.zoo.components.infonce import (
@@ -32,7 +33,7 @@ from adsynth.zoo.components.infonce import (
     patches_to_map,
     sample_rows,
 )
-from adsynth.zoo.components.oneclass import sample_into_bank
+from adsynth.zoo.components.oneclass import BankSample
 
 SCORES = ("mean", "max")
 
@@ -153,12 +154,10 @@ class CPC(AnomalyModel):
         self.predictors = nn.ModuleList(nn.Linear(int(dim), int(dim), bias=False) for _ in range(steps))
         self.register_buffer("steps_done", torch.zeros((), dtype=torch.int64))
         self.register_buffer("bank", torch.empty(0, int(dim)))
-        self._fit: tuple[torch.Tensor, torch.Tensor] | None = None
-        self._fit_count = 0
+        self._bank = BankSample(self._hparams["seed"], self._hparams["bank_size"])
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
-        if prefix + "bank" in state_dict:
-            self._buffers["bank"] = torch.empty_like(state_dict[prefix + "bank"])
+        resize_lazy_buffers(self, state_dict, prefix, ("bank",))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     # ------------------------------------------------------------------ network
@@ -200,18 +199,11 @@ class CPC(AnomalyModel):
         images = batch["image"]
         self.check_images(images, self.channels)
         z = self.embed(images)
-        emb = z.permute(0, 2, 3, 1).reshape(-1, z.shape[1]).cpu()
-        rng = np.random.default_rng([self._hparams["seed"], self._fit_count])
-        self._fit_count += 1
-        keys = torch.from_numpy(rng.random(len(emb)))
-        self._fit = sample_into_bank(self._fit, emb, keys, self._hparams["bank_size"])
+        self._bank.add(z.permute(0, 2, 3, 1).reshape(-1, z.shape[1]).cpu())
 
     @torch.no_grad()
     def fit_end(self) -> None:
-        if self._fit is None:
-            raise RuntimeError(f"{self.name}: fit_end() called before any fit_batch()")
-        self.bank = self._fit[0].to(self.bank.device)
-        self._fit, self._fit_count = None, 0
+        self.bank = self._bank.take(self.name).to(self.bank.device)
 
     # ------------------------------------------------------------------ inference
     def patch_losses(self, images: torch.Tensor) -> torch.Tensor:

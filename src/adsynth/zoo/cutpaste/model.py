@@ -24,6 +24,8 @@ from adsynth.errors import ConfigError
 from adsynth.zoo.base import Prediction, register_model
 from adsynth.zoo.components.backbone_model import BackboneModel
 from adsynth.zoo.components.blur import gaussian_blur2d
+from adsynth.zoo.components.modes import eval_mode
+from adsynth.zoo.components.oneclass import distribute_scores, extract_patches, patch_starts
 
 #: Patches embedded per forward pass at inference (bounds memory; 256 patches of 64 px ≈ 1 image of 1024 px).
 _PATCH_CHUNK = 256
@@ -65,22 +67,6 @@ def gde_score(embeddings: torch.Tensor, mean: torch.Tensor, precision: torch.Ten
     """Mahalanobis distances ``sqrt((x−μ)ᵀ P (x−μ))`` of N×D embeddings."""
     delta = embeddings.to(mean.dtype) - mean
     return ((delta @ precision) * delta).sum(1).clamp_min(0).sqrt()
-
-
-def patch_starts(size: int, patch: int, stride: int) -> list[int]:
-    """Top-left offsets of patches along one axis; the last patch is aligned with the border so every
-    pixel is covered."""
-    starts = list(range(0, size - patch + 1, stride))
-    if starts[-1] != size - patch:
-        starts.append(size - patch)
-    return starts
-
-
-def _coverage(size: int, starts: list[int], patch: int, like: torch.Tensor) -> torch.Tensor:
-    """size×len(starts) 0/1 matrix: pixel i is inside patch j."""
-    pos = torch.arange(size, device=like.device).unsqueeze(1)
-    s = torch.tensor(starts, device=like.device).unsqueeze(0)
-    return ((pos >= s) & (pos < s + patch)).to(like.dtype)
 
 
 @register_model("cutpaste")
@@ -276,10 +262,8 @@ class CutPaste(BackboneModel):
     def fit_batch(self, batch: dict[str, torch.Tensor]) -> None:
         images = batch["image"]
         self.check_images(images, self.channels)
-        was_training = self.training
-        self.eval()
-        image_emb, patch_emb, _ = self._embeddings(images)
-        self.train(was_training)
+        with eval_mode(self):
+            image_emb, patch_emb, _ = self._embeddings(images)
         self._fit_image.append(image_emb)
         self._fit_patch.append(patch_emb.reshape(-1, patch_emb.shape[-1]))
 
@@ -299,17 +283,10 @@ class CutPaste(BackboneModel):
     ) -> tuple[torch.Tensor, torch.Tensor, tuple[list[int], list[int]]]:
         """L2-normalised image embeddings (B×D), dense patch embeddings (B×gh×gw×D) and the patch offsets."""
         p, s = self._hparams["patch_size"], self._hparams["patch_stride"]
-        b, c, h, w = images.shape
+        b, _, h, w = images.shape
         image_emb = F.normalize(self.embed(images), dim=1)
         rows, cols = patch_starts(h, p, s), patch_starts(w, p, s)
-        r = (
-            torch.tensor(rows, device=images.device).unsqueeze(1) + torch.arange(p, device=images.device)
-        ).view(-1)
-        q = (
-            torch.tensor(cols, device=images.device).unsqueeze(1) + torch.arange(p, device=images.device)
-        ).view(-1)
-        patches = images[:, :, r][..., q].reshape(b, c, len(rows), p, len(cols), p)
-        patches = patches.permute(0, 2, 4, 1, 3, 5).reshape(-1, c, p, p)
+        patches = extract_patches(images, p, rows, cols)
         patch_emb = torch.cat(
             [F.normalize(self.embed(chunk), dim=1) for chunk in patches.split(_PATCH_CHUNK)]
         )
@@ -323,10 +300,8 @@ class CutPaste(BackboneModel):
                 "cutpaste is not fitted: run the fitting pass (fit_batch/fit_end) or load a checkpoint"
             )
         self.check_images(images, self.channels)
-        was_training = self.training
-        self.eval()
-        image_emb, patch_emb, (rows, cols) = self._embeddings(images)
-        self.train(was_training)
+        with eval_mode(self):
+            image_emb, patch_emb, (rows, cols) = self._embeddings(images)
         b, gh, gw, d = patch_emb.shape
         score = gde_score(image_emb, self.image_mean, self.image_precision)
         patch_scores = gde_score(patch_emb.reshape(-1, d), self.patch_mean, self.patch_precision).view(
@@ -334,11 +309,8 @@ class CutPaste(BackboneModel):
         )
         # Receptive-field upsampling: each pixel gets the mean score of the patches that contain it.
         p = self._hparams["patch_size"]
-        cover_r = _coverage(images.shape[-2], rows, p, patch_scores)
-        cover_c = _coverage(images.shape[-1], cols, p, patch_scores)
-        total = cover_r @ patch_scores @ cover_c.T
-        count = cover_r.sum(1, keepdim=True) * cover_c.sum(1).unsqueeze(0)
-        amap = gaussian_blur2d(total / count, self._hparams["sigma"])
+        amap = distribute_scores(patch_scores, rows, cols, p, tuple(images.shape[-2:]))
+        amap = gaussian_blur2d(amap, self._hparams["sigma"])
         return Prediction(anomaly_map=amap.float(), score=score.float())
 
 

@@ -21,6 +21,7 @@ from adsynth._validation import check_positive_int, check_range
 from adsynth.errors import ConfigError
 from adsynth.zoo.base import AnomalyModel, Prediction, register_model
 from adsynth.zoo.components.blur import gaussian_blur2d
+from adsynth.zoo.components.modes import eval_mode
 from adsynth.zoo.components.oneclass import svdd_center
 
 MAPS = ("patch", "gradient")
@@ -140,22 +141,20 @@ class DeepSVDD(AnomalyModel):
     @torch.no_grad()
     def predict(self, images: torch.Tensor) -> Prediction:
         self.check_images(images, self.channels)
-        was_training = self.training
-        self.eval()
-        size = tuple(images.shape[-2:])
-        if self._hparams["anomaly_map"] == "gradient":
-            # predict_dataset runs under inference_mode: leave it to differentiate w.r.t. the input.
-            with torch.inference_mode(False), torch.enable_grad():
-                x = images.clone().requires_grad_(True)
-                dist = self(x)
+        with eval_mode(self):
+            size = tuple(images.shape[-2:])
+            if self._hparams["anomaly_map"] == "gradient":
+                # predict_dataset runs under inference_mode: leave it to differentiate w.r.t. the input.
+                with torch.inference_mode(False), torch.enable_grad():
+                    x = images.clone().requires_grad_(True)
+                    dist = self(x)
+                    score = self._scores(dist)
+                    (grad,) = torch.autograd.grad(score.sum(), x)
+                amap = grad.abs().mean(1)
+                score, dist = score.detach(), None
+            else:
+                dist = self(images)
                 score = self._scores(dist)
-                (grad,) = torch.autograd.grad(score.sum(), x)
-            amap = grad.abs().mean(1)
-            score, dist = score.detach(), None
-        else:
-            dist = self(images)
-            score = self._scores(dist)
-            amap = F.interpolate(dist[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
-        self.train(was_training)
+                amap = F.interpolate(dist[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
         amap = gaussian_blur2d(amap.float(), self.sigma)
         return Prediction(anomaly_map=amap, score=score.float())

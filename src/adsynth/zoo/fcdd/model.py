@@ -22,6 +22,7 @@ from adsynth._validation import check_positive_int, check_range
 from adsynth.errors import ConfigError
 from adsynth.zoo.base import Prediction, register_model
 from adsynth.zoo.components.backbone_model import BackboneModel
+from adsynth.zoo.components.modes import eval_mode
 from adsynth.zoo.components.oneclass import freeze_early_layers, hsc_loss, pseudo_huber, receptive_upsample
 
 SCORES = ("mean", "max")
@@ -129,10 +130,8 @@ class FCDD(BackboneModel):
     @torch.no_grad()
     def predict(self, images: torch.Tensor) -> Prediction:
         self.check_images(images, self.channels)
-        was_training = self.training
-        self.eval()
-        heat = self(images).float()
-        self.train(was_training)
+        with eval_mode(self):
+            heat = self(images).float()
         amap = receptive_upsample(heat, tuple(images.shape[-2:]), self.sigma)
         score = heat.flatten(1).mean(1) if self._hparams["score"] == "mean" else heat.flatten(1).amax(1)
         return Prediction(anomaly_map=amap.float(), score=score.float())

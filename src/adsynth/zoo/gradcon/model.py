@@ -25,6 +25,7 @@ from adsynth.zoo.base import AnomalyModel, Prediction, register_model
 from adsynth.zoo.components.batching import chunked
 from adsynth.zoo.components.gradients import RunningGradients, gradient_constraint_loss, per_sample_gradients
 from adsynth.zoo.components.maps import reconstruction_map, smoothed_map
+from adsynth.zoo.components.modes import eval_mode
 
 
 def _check_widths(widths: Any, image_size: int) -> tuple[int, ...]:
@@ -143,10 +144,8 @@ class GradCon(AnomalyModel):
     @torch.no_grad()
     def predict(self, images: torch.Tensor) -> Prediction:
         self.check_images(images, self.channels)
-        was_training = self.training
-        self.eval()
-        parts = chunked(self._scores, images, self._hparams["chunk"])
-        amap = smoothed_map(reconstruction_map(images, self(images), "l2"), self.sigma)
-        self.train(was_training)
+        with eval_mode(self):
+            parts = chunked(self._scores, images, self._hparams["chunk"])
+            amap = smoothed_map(reconstruction_map(images, self(images), "l2"), self.sigma)
         score = parts[:, 0] + self._hparams["beta"] * parts[:, 1]
         return Prediction(anomaly_map=amap.float(), score=score.float())

@@ -17,6 +17,7 @@ from torch.nn import functional as F
 from adsynth._validation import check_positive_int, check_range
 from adsynth.errors import ConfigError
 from adsynth.zoo.base import AnomalyModel, Prediction, register_model
+from adsynth.zoo.components.modes import eval_mode
 from adsynth.zoo.components.oneclass import logistic_intensity_target
 from adsynth.zoo.components.unet import UNet, check_unet_size
 
@@ -96,9 +97,7 @@ class NSA(AnomalyModel):
     @torch.no_grad()
     def predict(self, images: torch.Tensor) -> Prediction:
         self.check_images(images, self.channels)
-        was_training = self.training
-        self.eval()
-        amap = self(images).float()[:, 0]
-        self.train(was_training)
+        with eval_mode(self):
+            amap = self(images).float()[:, 0]
         score = amap.flatten(1).mean(1) if self._hparams["score"] == "mean" else amap.flatten(1).amax(1)
         return Prediction(anomaly_map=amap, score=score)

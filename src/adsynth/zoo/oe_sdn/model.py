@@ -23,6 +23,7 @@ from adsynth.zoo.base import AnomalyModel, Prediction, register_model
 from adsynth.zoo.components.bergmann import bergmann_decoder, bergmann_encoder, check_bergmann_size
 from adsynth.zoo.components.losses import RECONSTRUCTION_LOSSES, reconstruction_loss
 from adsynth.zoo.components.maps import SCORES, default_kernel, max_of_smoothed, smoothed_map
+from adsynth.zoo.components.modes import eval_mode
 from adsynth.zoo.components.unet import UNet, check_unet_size
 from adsynth.zoo.oe_sdn.loss import masked_mse, style_loss
 
@@ -181,10 +182,8 @@ class OESDN(AnomalyModel):
     @torch.no_grad()
     def predict(self, images: torch.Tensor) -> Prediction:
         self.check_images(images, self.channels)
-        was_training = self.training
-        self.eval()
-        s, t = self(images)
-        self.train(was_training)
+        with eval_mode(self):
+            s, t = self(images)
         diff = (s.float() - t.float()).pow(2).mean(dim=1)
         amap = smoothed_map(diff, self.sigma)
         score = (

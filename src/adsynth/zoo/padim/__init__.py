@@ -1,5 +1,6 @@
 """PaDiM: per-position Gaussians of pretrained CNN features (registered as ``padim``)."""
 
-from adsynth.zoo.padim.model import PaDiM, mahalanobis
+from adsynth.zoo.components.features import mahalanobis
+from adsynth.zoo.padim.model import PaDiM
 
 __all__ = ["PaDiM", "mahalanobis"]

@@ -23,6 +23,7 @@ from torch.nn import functional as F
 from adsynth._validation import check_positive_int, check_range
 from adsynth.errors import ConfigError
 from adsynth.zoo.base import AnomalyModel, Prediction, register_model
+from adsynth.zoo.components.modes import eval_mode
 from adsynth.zoo.components.oneclass import distribute_scores, knn_distance, sample_into_bank
 
 #: The 8 neighbour directions of the relative-position task, (dy, dx).
@@ -207,10 +208,8 @@ class PatchSVDD(AnomalyModel):
     def fit_batch(self, batch: dict[str, torch.Tensor]) -> None:
         images = batch["image"]
         self.check_images(images, self.channels)
-        was_training = self.training
-        self.eval()
-        grids = self._grids(images)
-        self.train(was_training)
+        with eval_mode(self):
+            grids = self._grids(images)
         gen = torch.Generator().manual_seed(
             int(np.random.default_rng([self._hparams["seed"], self._fit_count]).integers(2**62))
         )
@@ -236,10 +235,8 @@ class PatchSVDD(AnomalyModel):
         if self.bank_small.numel() == 0:
             raise RuntimeError("patch-svdd is not fitted: run fit_batch()/fit_end() (or load a checkpoint)")
         self.check_images(images, self.channels)
-        was_training = self.training
-        self.eval()
-        grids = self._grids(images)
-        self.train(was_training)
+        with eval_mode(self):
+            grids = self._grids(images)
         k = self._hparams["patch_size"]
         size = tuple(images.shape[-2:])
         amap = None

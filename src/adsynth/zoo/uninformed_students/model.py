@@ -33,6 +33,7 @@ from adsynth._validation import check_positive_int
 from adsynth.errors import ConfigError
 from adsynth.zoo.base import Prediction, register_model
 from adsynth.zoo.components.distillation import FrozenBackboneModel, combine_maps
+from adsynth.zoo.components.modes import eval_mode
 
 
 def student_net(cin: int, cout: int, stride: int, width: int, depth: int) -> nn.Sequential:
@@ -163,12 +164,10 @@ class UninformedStudents(FrozenBackboneModel):
 
     @torch.no_grad()
     def fit_batch(self, batch: dict[str, torch.Tensor]) -> None:
-        was_training = self.training
-        self.eval()
-        self._fit.append(
-            [torch.stack([e.flatten(), v.flatten()]) for e, v in self._error_variance(batch["image"])]
-        )
-        self.train(was_training)
+        with eval_mode(self):
+            self._fit.append(
+                [torch.stack([e.flatten(), v.flatten()]) for e, v in self._error_variance(batch["image"])]
+            )
 
     def fit_end(self) -> None:
         if not self._fit:
