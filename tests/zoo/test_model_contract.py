@@ -57,6 +57,8 @@ SMALL = {
     "cpc": {"patch_size": 16, "widths": [4, 8], "dim": 8, "negatives": 32, "bank_size": 64},
     "loss-profile": {"widths": [4, 8], "latent": 4, "snapshots": 2},
     "glass": {"hidden": 16, "ascent_steps": 2},
+    "simplenet": {"hidden": 16},
+    "supersimplenet": {"hidden": 16, "cls_width": 8},
 }
 
 

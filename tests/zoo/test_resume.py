@@ -67,6 +67,8 @@ TINY: dict[str, dict] = {
     "loss-profile": {"widths": [2, 4], "latent": 2, "snapshots": 2},
     # LAS from the default draem recipe; two ascent steps, projected after each.
     "glass": {"hidden": 8, "ascent_steps": 2, "project_every": 1},
+    "simplenet": {"hidden": 8},
+    "supersimplenet": {"hidden": 8, "cls_width": 4},
 }
 GRADIENT = [n for n in MODELS.list() if MODELS.get(n).fit_mode in ("gradient", "both")]
 SEEDED = [n for n in MODELS.list() if "seed" in inspect.signature(MODELS.get(n)).parameters]

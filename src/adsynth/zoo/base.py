@@ -139,6 +139,13 @@ class AnomalyModel(nn.Module):
     def on_epoch_start(self, epoch: int, epochs: int) -> None:
         """Called by the trainer before epoch ``epoch`` (0-based) of ``epochs``; default: nothing."""
 
+    def on_train_start(self, dataset: Any) -> None:
+        """Called by the trainer once before the gradient phase, also when a run resumes, with the
+        training dataset (items of plain normal images: ``image``, ``index``; no synthesis yet; not
+        called for tiled training, whose windows change every epoch). A
+        model may precompute what depends only on the normal images, e.g. frozen features in a fixed
+        order (so that a resumed run sees exactly the same values); default: nothing."""
+
     def fit_batch(self, batch: dict[str, torch.Tensor]) -> None:
         """Accumulate statistics from one batch of normal images (fit-mode methods)."""
         raise NotImplementedError(f"{self.name} has no fitting pass")

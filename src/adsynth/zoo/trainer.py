@@ -149,6 +149,8 @@ def _train(cfg: TrainConfig, device: torch.device, d: Dist, on_epoch_end, t0: fl
         if run.fitted and grad and int(resume_ckpt["epoch"]) < cfg.epochs:
             run.fitted = False  # more gradient epochs make the fitted statistics stale: fit again afterwards
     if grad:
+        if not cfg.crop:  # whole normal images, before the recipe is set (tiled windows change per epoch)
+            model.on_train_start(dataset)
         dataset.recipe = _load_recipe(cfg.recipe, cfg.textures)
         GradientLoop(run, resume_ckpt, on_epoch_end).run_epochs()
     elif resume_ckpt is not None:

@@ -62,8 +62,8 @@ class SyntheticFeatureModel(FrozenBackboneModel):
         seed: seed of the per-step random generators (noise, masks).
         layers: backbone levels (default the strides-8/16 levels 2 and 3, as WRN-50's layer2 + layer3 in
             the papers).
-        **backbone_options: the subclass's own hyper-parameters and ``backbone``, ``pretrained``, ``weights``, ``backbone_from``,
-            ``weights_source``.
+        **backbone_options: the subclass's own hyper-parameters and ``backbone``, ``pretrained``,
+            ``weights``, ``backbone_from``, ``weights_source``.
     """
 
     family = "self-supervised"
