@@ -12,6 +12,7 @@ from adsynth.errors import ConfigError
 from adsynth.zoo import create_model
 from adsynth.zoo.components.gradients import RunningGradients, gradient_constraint_loss
 from adsynth.zoo.oe_sdn.loss import gram_matrix, masked_mse, style_loss
+from adsynth.zoo.training.distributed import Dist, check_distributable
 
 
 # ---------------------------------------------------------------- GradCon
@@ -226,14 +227,13 @@ def test_oe_sdn_two_phases_train_the_teacher_then_the_student_against_it():
     assert int(fresh.steps) == 0
 
 
-def test_oe_sdn_two_phases_are_refused_under_torchrun(monkeypatch):
-    m = _oe_sdn(teacher_steps=2)
-    x = torch.rand(2, 1, 32, 32)
-    batch = {"image": x, "aug_image": x, "aug_mask": torch.zeros(2, 1, 32, 32)}
-    monkeypatch.setattr(torch.distributed, "is_initialized", lambda: True)
+def test_oe_sdn_two_phases_are_refused_under_torchrun():
+    # The model declares it (single_process_reason); the trainer checks it before the first step.
+    torchrun = Dist(rank=0, local_rank=0, world=2)
     with pytest.raises(ConfigError, match="`teacher_steps`"):
-        m.training_step(batch)
-    _oe_sdn().training_step(batch)  # joint training runs under DDP as before
+        check_distributable(_oe_sdn(teacher_steps=2), torchrun)
+    check_distributable(_oe_sdn(teacher_steps=2), Dist())  # one process: both phases run
+    check_distributable(_oe_sdn(), torchrun)  # joint training runs under DDP as before
 
 
 def test_oe_sdn_map_is_the_student_teacher_difference_and_is_local():

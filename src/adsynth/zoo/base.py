@@ -116,6 +116,19 @@ class AnomalyModel(nn.Module):
         """Everything needed to rebuild the model: ``MODELS.create(name, **config)``."""
         return {"image_size": self.image_size, "channels": self.channels, **self._hparams}
 
+    # ------------------------------------------------------------------ capabilities (read by the trainer)
+    @property
+    def reuses_train_features(self) -> bool:
+        """True when the model keeps the features of each training image (by its ``index``) and reuses them
+        in later epochs: the trainer then refuses random crops, whose windows change every epoch."""
+        return False
+
+    @property
+    def single_process_reason(self) -> str | None:
+        """Why the model, as configured, cannot train under ``torchrun`` (a one-line message naming the
+        option); None (default): it can."""
+        return None
+
     # ------------------------------------------------------------------ training
     def configure_optimizers(self, lr: float | None = None, epochs: int | None = None):
         """Return ``(optimizer, scheduler_or_None)``; default Adam at ``lr``."""

@@ -141,6 +141,10 @@ class BackboneModel(CarriesBackboneWeights, AnomalyModel):
         return hparams
 
     @property
+    def reuses_train_features(self) -> bool:
+        return bool(self._hparams.get("cache_features"))
+
+    @property
     def level_channels(self) -> list[int]:
         """Channels of each of the backbone's feature levels."""
         return list(self.backbone.feature_info.channels())

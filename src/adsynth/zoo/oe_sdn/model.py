@@ -137,6 +137,13 @@ class OESDN(AnomalyModel):
                 feats.append(h)
         return feats
 
+    @property
+    def single_process_reason(self) -> str | None:
+        # Each phase leaves half of the parameters without a gradient, which DDP refuses.
+        if self._hparams["teacher_steps"]:
+            return "`teacher_steps` needs a single process (leave it 0 under torchrun)"
+        return None
+
     def training_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         x, aug = batch["image"], batch["aug_image"]
         self.check_images(x, self.channels)
@@ -144,9 +151,6 @@ class OESDN(AnomalyModel):
         hp = self._hparams
         phase = "joint"
         if hp["teacher_steps"]:
-            if torch.distributed.is_available() and torch.distributed.is_initialized():
-                # Each phase leaves half of the parameters without a gradient, which DDP refuses.
-                raise ConfigError("`teacher_steps` needs a single process (leave it 0 under torchrun)")
             phase = "teacher" if int(self.steps) < hp["teacher_steps"] else "student"
         if self.training:
             self.steps += 1

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from adsynth.errors import ConfigError
+
 
 @dataclass
 class Dist:
@@ -44,6 +46,14 @@ def init_distributed(device: torch.device) -> tuple[Dist, torch.device]:
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return Dist(rank, local, world), device
+
+
+def check_distributable(model: nn.Module, d: Dist) -> None:
+    """Raise the model's own :class:`~adsynth.errors.ConfigError` when it cannot train in ``d.world``
+    processes (its ``single_process_reason``)."""
+    reason = getattr(model, "single_process_reason", None) if d.world > 1 else None
+    if reason:
+        raise ConfigError(reason)
 
 
 def finish_distributed(d: Dist) -> None:

@@ -27,7 +27,7 @@ from adsynth.zoo.checkpoint import (
 from adsynth.zoo.data import EpochSampler, WorkerInit, epoch_generator
 from adsynth.zoo.training.amp import autocast, to_device
 from adsynth.zoo.training.config import TrainConfig
-from adsynth.zoo.training.distributed import Dist, broadcast_model, sync_gradients
+from adsynth.zoo.training.distributed import Dist, broadcast_model, check_distributable, sync_gradients
 from adsynth.zoo.training.optimizers import Optimizers, TrainingStep
 from adsynth.zoo.training.runlog import RunLog
 
@@ -74,7 +74,7 @@ class RunState:
 
     def __post_init__(self) -> None:
         if self.cfg.crop:
-            if self.model.config().get("cache_features"):
+            if self.model.reuses_train_features:
                 raise ConfigError(
                     "cache_features reuses the first window's features: turn it off with --crop"
                 )
@@ -138,6 +138,7 @@ class GradientLoop:
         on_epoch_end: Callable[[int, dict[str, float]], None] | None,
     ) -> None:
         cfg, d = run.cfg, run.dist
+        check_distributable(run.model, d)
         self.run, self.on_epoch_end = run, on_epoch_end
         self.opts = Optimizers.of(run.model.configure_optimizers(lr=cfg.lr, epochs=cfg.epochs))
         self.scaler = torch.amp.GradScaler("cuda", enabled=run.amp_dtype == torch.float16)
