@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from adsynth.benchmark.layout import CONFIG_FILE
 from adsynth.benchmark.matrix import (
     defect_types,
     matrix_markdown,
@@ -22,7 +23,6 @@ from adsynth.benchmark.matrix import (
     write_matrices,
 )
 from adsynth.benchmark.results import collect, tidy_rows, write_results
-from adsynth.benchmark.runner import CONFIG_FILE
 from adsynth.errors import ConfigError, DataError
 from adsynth.fsutil import atomic_write_bytes
 

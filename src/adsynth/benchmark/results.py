@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from adsynth.benchmark.runner import CELL_FILE, FAILED_FILE, read_finished
+from adsynth.benchmark.layout import CELL_FILE, FAILED_FILE, read_finished
 from adsynth.fsutil import atomic_path, atomic_write_bytes
 
 COLUMNS = [

@@ -23,12 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from adsynth.benchmark.config import NO_RECIPE, BenchConfig, Cell, shard_cells
+from adsynth.benchmark.layout import CELL_FILE, CONFIG_FILE, FAILED_FILE, read_finished
+from adsynth.benchmark.merge import write_outputs
 from adsynth.errors import ConfigError, OutputExistsError, UsageError
 from adsynth.fsutil import atomic_write_bytes
-
-CELL_FILE = "cell.json"
-FAILED_FILE = "failed.json"
-CONFIG_FILE = "benchmark.json"
 
 
 @dataclass
@@ -56,17 +54,6 @@ def versions() -> dict[str, str]:
 
 def write_json(path: Path, obj: Any) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=2, default=str) + "\n").encode("utf-8"))
-
-
-def read_finished(folder: Path, expected_hash: str | None = None) -> dict | None:
-    """The cell record of a finished cell folder (None when unfinished or made by another config)."""
-    try:
-        rec = json.loads((folder / CELL_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-    if expected_hash is not None and rec.get("cell_hash") != expected_hash:
-        return None
-    return rec
 
 
 def _prepare_out(cfg: BenchConfig, out: Path, cells: list[Cell], resume: bool, overwrite: bool) -> None:
@@ -211,8 +198,6 @@ def run_benchmark(
             f"predict {t['predict_s']:.1f} s, eval {t['eval_s']:.1f} s"
         )
     if write_results if write_results is not None else shard is None:
-        from adsynth.benchmark.merge import write_outputs
-
         write_outputs(out, cfg, partial=True)
     summary.seconds = time.perf_counter() - t0
     return summary
