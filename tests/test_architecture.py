@@ -1,0 +1,182 @@
+"""The documented rules of docs/ARCHITECTURE.md, checked on the sources with :mod:`ast` (nothing is imported).
+
+* The packages are layered: a package imports only packages of a lower layer (lazily or not), so data
+  flows one way; the zoo's own rule (a method folder stands alone) is ``tests/zoo/test_layering.py``.
+* No import cycle between the modules of ``adsynth`` (imports inside functions count too; only
+  ``if TYPE_CHECKING:`` blocks are left out, since they never run).
+* No file in ``src/`` is over 500 lines.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections import defaultdict
+from pathlib import Path
+
+import adsynth
+
+SRC = Path(adsynth.__file__).parent
+MAX_LINES = 500
+
+#: Lowest first: a package may import the packages of lower layers only (and ``adsynth`` itself, for
+#: ``__version__``).
+LAYERS: list[set[str]] = [
+    {"errors"},
+    {"_validation", "registry", "fsutil", "progress"},
+    {"data"},
+    {"synth", "evaluate"},
+    {"zoo"},
+    {"benchmark", "pipeline"},
+    {"cli"},
+    {"__main__"},
+]
+
+
+def module_name(path: Path, src: Path = SRC) -> str:
+    parts = list(path.relative_to(src.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _is_type_checking(node: ast.AST) -> bool:
+    test = getattr(node, "test", None)
+    return isinstance(node, ast.If) and getattr(test, "id", getattr(test, "attr", None)) == "TYPE_CHECKING"
+
+
+def imports(tree: ast.AST, module: str, is_package: bool, known: set[str]) -> list[tuple[int, str]]:
+    """(line, module) of every ``adsynth`` module imported anywhere in ``tree``, relative imports
+    resolved; ``from a import b`` names ``a.b`` when that is a module of ``known``, else ``a``."""
+    package = module if is_package else module.rsplit(".", 1)[0]
+    found: list[tuple[int, str]] = []
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if _is_type_checking(node):
+            continue
+        stack.extend(ast.iter_child_nodes(node))
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, a.name) for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                base = ".".join(parts[: len(parts) - node.level + 1] + ([base] if base else []))
+            found += [
+                (node.lineno, f"{base}.{a.name}" if f"{base}.{a.name}" in known else base) for a in node.names
+            ]
+    return [(line, name) for line, name in found if name == "adsynth" or name.startswith("adsynth.")]
+
+
+def import_graph(src: Path = SRC) -> dict[str, list[tuple[int, str]]]:
+    paths = {module_name(p, src): p for p in sorted(src.rglob("*.py"))}
+    known = set(paths)
+    return {
+        m: imports(ast.parse(p.read_text(encoding="utf-8")), m, p.name == "__init__.py", known)
+        for m, p in paths.items()
+    }
+
+
+def layer_offences(graph: dict[str, list[tuple[int, str]]]) -> list[str]:
+    layer_of = {pkg: i for i, layer in enumerate(LAYERS) for pkg in layer}
+    out = []
+    for module, found in graph.items():
+        own = module.split(".")[1] if "." in module else None
+        for line, name in found:
+            target = name.split(".")[1] if "." in name else None
+            if own is None or target is None or own == target:
+                continue
+            if layer_of.get(target, len(LAYERS)) >= layer_of.get(own, -1):
+                out.append(f"{module}:{line} imports {name} (layer of {target} is not below {own})")
+    return out
+
+
+def cycles(graph: dict[str, list[tuple[int, str]]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan)."""
+    edges = defaultdict(set)
+    for module, found in graph.items():
+        edges[module] |= {name for _, name in found if name in graph and name != module}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    out: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(edges[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_every_package_is_in_a_layer():
+    top = {module_name(p).split(".")[1] for p in SRC.rglob("*.py") if p.parent != SRC or p.stem != "__init__"}
+    assert top <= set().union(*LAYERS), top - set().union(*LAYERS)
+
+
+def test_packages_import_only_lower_layers():
+    assert layer_offences(import_graph()) == []
+
+
+def test_no_import_cycle():
+    assert cycles(import_graph()) == []
+
+
+def test_no_source_file_is_over_500_lines():
+    long = {
+        str(p.relative_to(SRC)): n
+        for p in sorted(SRC.rglob("*.py"))
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES
+    }
+    assert long == {}
+
+
+def _fake_src(tmp_path: Path, files: dict[str, str]) -> Path:
+    src = tmp_path / "adsynth"
+    for rel, text in {"__init__.py": "", **files}.items():
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_text(text)
+    for pkg in {p.parent for p in src.rglob("*.py")}:
+        (pkg / "__init__.py").touch()
+    return src
+
+
+def test_the_checks_see_lazy_relative_and_cyclic_imports(tmp_path):
+    src = _fake_src(
+        tmp_path,
+        {
+            "data/reader.py": "def f():\n    from adsynth.zoo import base\n",
+            "zoo/base.py": "from ..data import reader\n",
+            "synth/a.py": "from adsynth.synth import b\n",
+            "synth/b.py": "from typing import TYPE_CHECKING\n"
+            "if TYPE_CHECKING:\n    from adsynth.synth import a\n",
+            "evaluate/x.py": "from . import y\n",
+            "evaluate/y.py": "import adsynth.evaluate.x\n",
+        },
+    )
+    graph = import_graph(src)
+    assert layer_offences(graph) == [
+        "adsynth.data.reader:2 imports adsynth.zoo.base (layer of zoo is not below data)"
+    ]
+    assert cycles(graph) == [
+        ["adsynth.data.reader", "adsynth.zoo.base"],
+        ["adsynth.evaluate.x", "adsynth.evaluate.y"],
+    ]
