@@ -14,7 +14,7 @@ from zoo_helpers import StandInRecipe, blob_dataset, blob_task, train_and_score
 
 from adsynth.errors import ConfigError
 from adsynth.zoo import load_models
-from adsynth.zoo.checkpoint import read_checkpoint
+from adsynth.zoo.checkpoint import MODEL_FILE, read_checkpoint
 from adsynth.zoo.glass.loss import ring_projection
 from adsynth.zoo.glass.model import GLASS
 from adsynth.zoo.trainer import TrainConfig, train
@@ -80,6 +80,36 @@ def test_the_recipe_reaches_the_model(tmp_path, monkeypatch):
     assert not torch.equal(default[1], other[1])
     assert bool((other[1].flatten(1).amax(1) > 0).all())
     assert default[2] != other[2]
+
+
+class _Stop(Exception):
+    pass
+
+
+def _stop_after_first(epoch, _):
+    if epoch == 1:
+        raise _Stop
+
+
+def test_hypersphere_resume_equals_uninterrupted(tmp_path):
+    """The hypersphere's centre is recomputed at the resumed epoch's start, from the saved adaptor (the
+    registry-wide resume test runs the manifold default)."""
+    data = blob_dataset(tmp_path / "d.h5", n_train=4, n_test=1, size=32)
+    hparams = {"hidden": 8, "ascent_steps": 2, "project_every": 1, "distribution": "hypersphere"}
+
+    def config(out):
+        return TrainConfig(
+            model="glass", data=data, out=str(out), epochs=2, batch_size=2, image_size=32, workers=0,
+            seed=0, device="cpu", progress=False, hparams=hparams,
+        )  # fmt: skip
+
+    train(config(tmp_path / "full"))
+    with pytest.raises(_Stop):
+        train(config(tmp_path / "part"), on_epoch_end=_stop_after_first)
+    train(TrainConfig(out=str(tmp_path / "part"), resume=True, device="cpu", workers=0, progress=False))
+    a = read_checkpoint(tmp_path / "full" / MODEL_FILE)["state_dict"]
+    b = read_checkpoint(tmp_path / "part" / MODEL_FILE)["state_dict"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_ring_projection_clamps_lengths():

@@ -18,7 +18,7 @@ discriminator (per position, a logit of "anomalous") trained on three kinds of f
   loss (γ = 2) on the hardest ``hard_fraction`` of the positions.
 
 Map: the sigmoid of the discriminator per position, upsampled bilinearly and blurred; image score: the
-maximum of the per-position scores.
+maximum of the per-position logits.
 """
 
 from __future__ import annotations
@@ -269,14 +269,12 @@ class GLASS(SyntheticFeatureModel):
                 delta = self._project(base, delta, center, radius, unit)
         return feats + delta
 
-    @staticmethod
-    def _ring(hp: dict, unit: float) -> tuple[float, float]:
-        lo, hi = hp["ring"]
-        return lo * unit, hi * unit
-
     def _project(self, base, delta, center, radius, unit: float) -> torch.Tensor:
+        """The offset ``delta`` of ``base`` projected into GAS's ring: around ``base`` (manifold), or
+        around ``center`` at [r, 2r] (hypersphere)."""
         if center is None:
-            return ring_projection(delta, *self._ring(self._hparams, unit))
+            lo, hi = self._hparams["ring"]
+            return ring_projection(delta, lo * unit, hi * unit)
         lo, hi = (f * radius for f in GAS_SPHERE_RING)
         return center + ring_projection(base + delta - center, lo, hi) - base
 
@@ -284,6 +282,8 @@ class GLASS(SyntheticFeatureModel):
     @torch.no_grad()
     def predict(self, images: torch.Tensor) -> Prediction:
         self.check_images(images, self.channels)
-        patch = torch.sigmoid(self.discriminator(self.adaptor(self.embed(images))).float())
-        amap = self.finish(patch, images.shape[-2:])
-        return Prediction(anomaly_map=amap, score=patch.flatten(1).amax(1))
+        logits = self.discriminator(self.adaptor(self.embed(images))).float()
+        amap = self.finish(torch.sigmoid(logits), images.shape[-2:])
+        # The paper's max of the sigmoid scores, taken on the logits: the same order without the ties
+        # of saturated probabilities.
+        return Prediction(anomaly_map=amap, score=logits.flatten(1).amax(1))
