@@ -50,9 +50,12 @@ class PaDiM(PositionGaussianModel):
         image_size: int = 256,
         channels: int = 3,
         n_features: int | None = None,
+        seed: int = 0,
         **options: Any,
     ) -> None:
-        super().__init__(image_size, channels, n_features=n_features, **options)
+        # ``seed`` is declared here, not only by the base: the trainer passes its run seed to the models
+        # whose constructor names one.
+        super().__init__(image_size, channels, n_features=n_features, seed=seed, **options)
         total, d = sum(self.level_channels), self._hparams["n_features"]
         gen = torch.Generator().manual_seed(self._hparams["seed"])
         self.register_buffer("channel_idx", torch.randperm(total, generator=gen)[:d].sort().values)

@@ -49,9 +49,12 @@ class SOE(PositionGaussianModel):
         image_size: int = 256,
         channels: int = 3,
         rank: int | None = None,
+        seed: int = 0,
         **options: Any,
     ) -> None:
-        super().__init__(image_size, channels, rank=rank, **options)
+        # ``seed`` is declared here, not only by the base: the trainer passes its run seed to the models
+        # whose constructor names one.
+        super().__init__(image_size, channels, rank=rank, seed=seed, **options)
         total = sum(self.level_channels)
         k = default_rank(total) if rank is None else check_positive_int(rank, "rank")
         if k > total:
