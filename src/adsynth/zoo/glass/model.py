@@ -1,4 +1,4 @@
-"""GLASS, global and local anomaly synthesis (Chen, Luo, Lei, Wu, Liu, Shen, Wu, ECCV 2024).
+"""GLASS, global and local anomaly synthesis (Chen, Luo, Lv, Zhang, ECCV 2024).
 
 A frozen ImageNet backbone (levels 2 + 3, SimpleNet's 3×3 local aggregation, standardised per channel:
 :mod:`adsynth.zoo.components.synthetic_features`), a one-layer linear feature adaptor and an MLP
@@ -82,12 +82,12 @@ class GLASS(SyntheticFeatureModel):
     """
 
     paper = (
-        "Chen, Luo, Lei, Wu, Liu, Shen, Wu, A Unified Anomaly Synthesis Strategy with Gradient Ascent for "
+        "Chen, Luo, Lv, Zhang, A Unified Anomaly Synthesis Strategy with Gradient Ascent for "
         "Industrial Anomaly Detection and Localization (GLASS), ECCV 2024"
     )
     uses_synthetic = True
     default_recipe = "draem"
-    default_epochs = 4
+    default_epochs = 16
     default_batch_size = 8
     default_lr = 2e-4
 
@@ -95,8 +95,8 @@ class GLASS(SyntheticFeatureModel):
         self,
         image_size: int = 256,
         channels: int = 3,
-        noise_std: float = 0.25,
-        distribution: str = "manifold",
+        noise_std: float = 0.5,
+        distribution: str = "hypersphere",
         ascent_steps: int = 5,
         ascent_step: float = 0.02,
         project_every: int = 5,
