@@ -17,10 +17,13 @@ load_models()
 
 #: per method: epochs, small CPU settings, asserted minimum image AUROC, pixel AUROC.
 CASES = {
-    # measured 1.000 / 0.983 (6 epochs, 9 s on 2 loaded cores).
-    "simplenet": (6, {"hidden": 64}, 0.85, 0.85),
-    # measured 1.000 / 0.977 (6 epochs, 12 s on 2 loaded cores).
-    "supersimplenet": (6, {"hidden": 64, "cls_width": 16}, 0.85, 0.85),
+    # measured 0.961 / 0.900 (6 epochs, 2 s). With the default σ = 0.25 the map comes out inverted on
+    # this task (0.664 / 0.184): the blobs lie far beyond the noise shell, where the discriminator
+    # extrapolates freely; σ = 1 covers them.
+    "simplenet": (6, {"hidden": 256, "noise_std": 1.0}, 0.8, 0.75),
+    # measured 0.898 / 0.921 (20 epochs, 4 s); after 6 epochs the classification head is still
+    # inverted (0.188 / 0.773).
+    "supersimplenet": (20, {"hidden": 64, "cls_width": 16, "noise_std": 1.0}, 0.75, 0.8),
 }
 
 

@@ -155,16 +155,26 @@ def _check_positive_float(value: Any, name: str) -> float:
     return float(value)
 
 
+def _params(cls: type) -> dict:
+    """The model's keyword parameters, followed along ``**kwargs`` to the bases that declare them."""
+    from adsynth.registry import factory_params
+
+    named = factory_params(cls)
+    if named is None:
+        sig = inspect.signature(cls).parameters
+        named = {k: (None if p.default is inspect.Parameter.empty else p.default) for k, p in sig.items()}
+    return named
+
+
 def default_image_size(cls: type) -> int:
     """The model's ``image_size`` default, else 256."""
-    param = inspect.signature(cls).parameters.get("image_size")
-    size = None if param is None or param.default is inspect.Parameter.empty else param.default
+    size = _params(cls).get("image_size")
     return int(size) if size else 256
 
 
 def declares_seed(cls: type) -> bool:
-    """True when the model's constructor takes a ``seed`` hyper-parameter."""
-    return "seed" in inspect.signature(cls).parameters
+    """True when the model takes a ``seed`` hyper-parameter (its own or a base's, through ``**kwargs``)."""
+    return "seed" in _params(cls)
 
 
 def resolve(cfg: TrainConfig, cls: type) -> TrainConfig:
