@@ -37,3 +37,25 @@ class TrainingError(AdsynthError):
 
 class WeightsError(AdsynthError):
     """Pretrained weights were asked for but cannot be found or loaded."""
+
+
+#: the :class:`WriteError` reason of an output that another process holds open for writing
+LOCKED = "another process is writing"
+
+
+class WriteError(AdsynthError):
+    """An output could not be written: no space left, no permission, or another process writes it.
+
+    Attributes:
+        reason: what went wrong, e.g. ``"no space left on device"``.
+        path: the output the user asked for.
+    """
+
+    def __init__(self, reason: str, path: object) -> None:
+        self.reason = reason
+        self.path = path
+        super().__init__(f"{reason} {path}" if reason == LOCKED else f"{reason} while writing {path}")
+
+    def for_path(self, path: object) -> WriteError:
+        """The same failure reported for another output (a scratch file's error named by its purpose)."""
+        return WriteError(self.reason, path)

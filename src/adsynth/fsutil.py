@@ -21,15 +21,126 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import errno
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from adsynth.errors import ConfigError
+from adsynth.errors import LOCKED, AdsynthError, ConfigError, WriteError
 
-__all__ = ["atomic_path", "atomic_write_bytes", "created_timestamp", "scratch_dir", "umask"]
+__all__ = [
+    "atomic_path",
+    "atomic_write_bytes",
+    "check_free_space",
+    "check_unlocked",
+    "created_timestamp",
+    "hdf5_broken",
+    "scratch_dir",
+    "umask",
+    "write_error",
+    "writing",
+]
+
+NO_SPACE = "no space left on device"
+# (errno, the text HDF5 puts in the messages h5py raises, often as a RuntimeError without errno)
+_REASONS = (
+    (errno.ENOSPC, ("No space left on device", "errno = 28,"), NO_SPACE),
+    (errno.EDQUOT, ("Disk quota exceeded", "errno = 122,"), "disk quota exceeded"),
+    (errno.EROFS, ("Read-only file system", "errno = 30,"), "read-only file system"),
+    (errno.EACCES, ("Permission denied", "errno = 13,"), "permission denied"),
+    (errno.EPERM, ("Operation not permitted", "errno = 1,"), "permission denied"),
+    (errno.EAGAIN, ("unable to lock file", "Resource temporarily unavailable"), LOCKED),
+)
+_broken = False
+
+
+def write_error(e: BaseException, path: str | os.PathLike) -> WriteError | None:
+    """The :class:`~adsynth.errors.WriteError` that ``e`` (raised while writing ``path``) stands for.
+
+    Recognises the operating system's errors (``OSError`` with an errno) and h5py's, which carry
+    the errno only in their text; None for an error that is not a failed write.
+
+    Example:
+        >>> import errno
+        >>> str(write_error(OSError(errno.ENOSPC, "No space left on device"), "out.h5"))
+        'no space left on device while writing out.h5'
+    """
+    if not isinstance(e, (OSError, RuntimeError)):
+        return None
+    code, text = getattr(e, "errno", None), str(e)
+    for number, marks, reason in _REASONS:
+        if code == number or any(m in text for m in marks):
+            return WriteError(reason, path)
+    if isinstance(e, OSError) and code is not None:
+        reason = e.strerror or text.splitlines()[0]
+        return WriteError(reason[:1].lower() + reason[1:], path)
+    return None
+
+
+def hdf5_broken() -> bool:
+    """True once HDF5 failed a write for lack of space: its library state can crash at exit.
+
+    The CLI then ends the process without the interpreter's clean-up (see ``adsynth.cli.main``).
+    """
+    return _broken
+
+
+@contextlib.contextmanager
+def writing(path: str | os.PathLike, *, hdf5: bool = False) -> Iterator[None]:
+    """Turn a failed write in the body into one :class:`~adsynth.errors.WriteError` naming ``path``.
+
+    ``hdf5``: the body writes through h5py (a disk-full failure there is remembered, :func:`hdf5_broken`).
+
+    Example:
+        >>> with writing("report.md"):  # doctest: +SKIP
+        ...     Path("report.md").write_text("...")
+    """
+    global _broken
+    try:
+        yield
+    except AdsynthError:
+        raise
+    except (OSError, RuntimeError) as e:
+        err = write_error(e, path)
+        if err is None:
+            raise
+        if hdf5 and err.reason == NO_SPACE:
+            _broken = True
+        raise err from None
+
+
+def check_free_space(folder: str | os.PathLike, need: int, path: str | os.PathLike) -> None:
+    """Raise the disk-full :class:`~adsynth.errors.WriteError` for ``path`` before writing ``need`` bytes
+    into ``folder`` when the file system has less free: HDF5 cannot recover from a write it started."""
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return
+    if free < need:
+        raise WriteError(NO_SPACE, path)
+
+
+def check_unlocked(path: str | os.PathLike, shown: str | os.PathLike) -> None:
+    """Raise the ``another process is writing`` :class:`~adsynth.errors.WriteError` for ``shown`` when
+    an existing ``path`` is locked by a live writer (HDF5 locks the files it writes).
+
+    Opening it in HDF5's ``w`` mode would truncate the other process's file before finding the lock.
+    """
+    import fcntl
+
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError as e:
+        if e.errno in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES):
+            raise WriteError(LOCKED, shown) from None
+    finally:
+        os.close(fd)
 
 
 def umask() -> int:
@@ -52,16 +163,17 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         b'1'
     """
     p = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    os.close(fd)
-    try:
-        os.chmod(tmp, 0o666 & ~umask())
-        yield Path(tmp)
-        os.replace(tmp, p)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with writing(p):
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+        os.close(fd)
+        try:
+            os.chmod(tmp, 0o666 & ~umask())
+            yield Path(tmp)
+            os.replace(tmp, p)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

@@ -8,6 +8,7 @@ one-line description, which only imports click). Library errors become one-line 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import click
@@ -49,6 +50,17 @@ def translate_errors(fn):
         raise CommandError(
             str(e).splitlines()[0] if str(e) else type(e).__name__, 2 if isinstance(e, UsageError) else 1
         ) from None
+    except OSError as e:
+        # What no library code named: a folder that cannot be made, a file that cannot be read.
+        raise CommandError(os_error_message(e), 1) from None
+
+
+def os_error_message(e: OSError) -> str:
+    """One line for an operating-system error: what failed and on which file."""
+    if e.filename is not None and e.strerror:
+        return f"{e.strerror}: {e.filename}"
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
 
 
 class LazyGroup(click.Group):
@@ -84,9 +96,37 @@ def cli() -> None:
     """
 
 
+def _quiet_hdf5_noise(default):
+    """An unraisable-exception hook that drops h5py's clean-up errors after a failed write (the
+    command reports that failure once, in one line), and passes everything else to ``default``."""
+
+    def hook(unraisable) -> None:
+        from adsynth.fsutil import write_error
+
+        if "h5py" in repr(unraisable.object) and write_error(unraisable.exc_value, "") is not None:
+            return
+        if "h5py" in repr(unraisable.object) and "slist already enabled" in str(unraisable.exc_value):
+            return
+        default(unraisable)
+
+    return hook
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
-    cli.main(args=argv, prog_name="adsynth")
+    from adsynth.fsutil import hdf5_broken
+
+    sys.unraisablehook = _quiet_hdf5_noise(sys.unraisablehook)
+    try:
+        cli.main(args=argv, prog_name="adsynth")
+    except SystemExit as e:
+        if hdf5_broken():
+            # HDF5 cannot shut down cleanly after a write failed for lack of space (it crashes with
+            # SIGSEGV at exit); the error is reported and the files removed, so end here.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(e.code if isinstance(e.code, int) else 1)
+        raise
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -36,7 +36,7 @@ import numpy as np
 
 from adsynth._validation import few
 from adsynth.errors import DataError, FormatError, OutputExistsError
-from adsynth.fsutil import umask
+from adsynth.fsutil import check_free_space, umask, writing
 
 __all__ = [
     "MAPS_FORMAT",
@@ -59,6 +59,8 @@ DATASETS = (MAPS, SCORES, NAMES, INDEX)
 _FORMAT_ATTRS = ("format", "format_version")
 #: rows per chunk of the 1-D datasets (a map is one chunk of its own)
 _ROW_CHUNK = 4096
+#: bytes kept free beyond a batch's raw size (HDF5's chunk index and the header written at close)
+_SPACE_MARGIN = 1 << 16
 
 
 def check_maps_output(path: str | os.PathLike, overwrite: bool = False) -> None:
@@ -122,16 +124,19 @@ class MapsWriter:
         import h5py
 
         check_maps_output(self.path, self.overwrite)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
-        os.close(fd)
         try:
-            self._file = h5py.File(self._tmp, "w")
-            for k, v in self.attrs.items():
-                if k not in _FORMAT_ATTRS:
-                    self._file.attrs[k] = v
-            self._file.attrs["format"] = MAPS_FORMAT
-            self._file.attrs["format_version"] = MAPS_FORMAT_VERSION
+            with writing(self.path, hdf5=True):
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                fd, self._tmp = tempfile.mkstemp(
+                    prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent
+                )
+                os.close(fd)
+                self._file = h5py.File(self._tmp, "w")
+                for k, v in self.attrs.items():
+                    if k not in _FORMAT_ATTRS:
+                        self._file.attrs[k] = v
+                self._file.attrs["format"] = MAPS_FORMAT
+                self._file.attrs["format_version"] = MAPS_FORMAT_VERSION
         except BaseException:
             self._discard()
             raise
@@ -170,18 +175,30 @@ class MapsWriter:
         dup = [n for n in names if n in self._seen]
         if dup or len(set(names)) != b:
             raise DataError(f"expected unique sample names in `names`, {few(dup or names)} repeated")
-        for key, arr in ((MAPS, maps), (SCORES, scores), (INDEX, index)):
-            self._file[key].resize(self.n + b, axis=0)
-            self._file[key][self.n : self.n + b] = arr
+        # HDF5 cannot recover from a write the full disk cut short: refuse before it starts.
+        check_free_space(self.path.parent, maps.nbytes + 16 * b + _SPACE_MARGIN, self.path)
+        with writing(self.path, hdf5=True):
+            for key, arr in ((MAPS, maps), (SCORES, scores), (INDEX, index)):
+                self._file[key].resize(self.n + b, axis=0)
+                self._file[key][self.n : self.n + b] = arr
         self._names += names
         self._seen.update(names)
         self.n += b
 
     def _finish(self) -> None:
-        import h5py
-
         if self.expected is not None and self.n != self.expected:
             raise DataError(f"{self.path}: wrote {self.n} of {self.expected} maps")
+        check_free_space(self.path.parent, _SPACE_MARGIN + 64 * len(self._names), self.path)
+        with writing(self.path, hdf5=True):
+            self._write_names_and_close()
+        check_maps_output(self.path, self.overwrite)  # the destination may have appeared while writing
+        with writing(self.path):
+            os.replace(self._tmp, self.path)
+        self._tmp = None
+
+    def _write_names_and_close(self) -> None:
+        import h5py
+
         if MAPS not in self._file:  # no rows: empty datasets, map size unknown
             for key, shape, dtype in ((MAPS, (0, 0, 0), np.float32), (SCORES, (0,), np.float32)):
                 self._file.create_dataset(key, shape, dtype)
@@ -190,13 +207,13 @@ class MapsWriter:
         self._file.close()
         self._file = None
         os.chmod(self._tmp, 0o666 & ~umask())  # mkstemp makes 0600; a maps file is ordinary output
-        check_maps_output(self.path, self.overwrite)  # the destination may have appeared while writing
-        os.replace(self._tmp, self.path)
-        self._tmp = None
 
     def _discard(self) -> None:
         if self._file is not None:
-            self._file.close()
+            try:
+                self._file.close()
+            except (OSError, RuntimeError):
+                pass  # the file is deleted anyway; the write's own error is the one reported
             self._file = None
         if self._tmp is not None and os.path.exists(self._tmp):
             os.unlink(self._tmp)

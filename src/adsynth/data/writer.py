@@ -28,10 +28,12 @@ import numpy as np
 
 from adsynth import __version__
 from adsynth.data import format as F
-from adsynth.errors import ConfigError, DataError, FormatError, OutputExistsError
-from adsynth.fsutil import created_timestamp
+from adsynth.errors import ConfigError, DataError, FormatError, OutputExistsError, WriteError
+from adsynth.fsutil import check_free_space, check_unlocked, created_timestamp, writing
 
 PARTIAL_SUFFIX = ".partial"
+#: bytes kept free beyond a block's raw size (HDF5's chunk index, heaps and the header written at close)
+SPACE_MARGIN = 1 << 16
 
 
 def partial_path(path: str | os.PathLike) -> Path:
@@ -92,8 +94,21 @@ class DatasetWriter:
         self._closed = False
         settings = settings or {}
         settings_json = json.dumps(settings, sort_keys=True)
+        self._f = None
+        self._created = False  # whether the partial file is this writer's (else: a run to resume, or
+        # another process's)
+        try:
+            with writing(self.path, hdf5=True):
+                self._open(seed, settings_json, compression, overwrite, resume and self.tmp.exists(), _base)
+        except BaseException:
+            self._discard()
+            raise
+        self._type_index = {t: i for i, t in enumerate(self._types)}
 
-        if resume and self.tmp.exists():
+    def _open(self, seed, settings_json: str, compression, overwrite: bool, resuming: bool, _base) -> None:
+        height, width, channels = self.shape
+        check_unlocked(self.tmp, self.path)
+        if resuming:
             try:
                 self._f = F.h5_open(self.tmp, "r+")
             except OSError as e:
@@ -104,7 +119,6 @@ class DatasetWriter:
             old = F.decode_str(self._f.attrs.get("settings", "{}"))
             old_seed = F.load_json_attr(self._f, "seed")
             if old != settings_json or old_seed != seed or self._f[F.IMAGES].shape[1:] != self.shape:
-                self._f.close()
                 raise ConfigError(
                     f"cannot resume {self.tmp}: it was started with different settings, seed or size "
                     "(run without --resume and with --overwrite to start again)"
@@ -115,6 +129,7 @@ class DatasetWriter:
         else:
             check_output(self.path, overwrite)
             if _base is not None:
+                self._created = True
                 shutil.copyfile(_base, self.tmp)
                 self._f = F.h5_open(self.tmp, "r+")
                 F.check_file(self._f, str(_base))
@@ -127,11 +142,11 @@ class DatasetWriter:
                 self._types = [F.decode_str(s) for s in self._f[F.DEFECT_TYPES][()]]
                 self._f.attrs["complete"] = False
             else:
+                self._created = True
                 self._f = F.h5_open(self.tmp, "w")
                 self._create(seed, settings_json, compression)
                 self._n = 0
                 self._types = []
-        self._type_index = {t: i for i, t in enumerate(self._types)}
 
     # ------------------------------------------------------------------ layout
     def _create(self, seed: int | None, settings_json: str, compression: str | None) -> None:
@@ -213,7 +228,7 @@ class DatasetWriter:
                 image,
                 mask.astype(np.uint8, copy=False),
                 int(label),
-                self._type_code(defect_type),
+                self._type_code_written(defect_type),
                 F.SPLITS.index(split),
                 name,
                 source,
@@ -222,6 +237,10 @@ class DatasetWriter:
         )
         if len(self._buf) >= self.buffer_rows:
             self.flush()
+
+    def _type_code_written(self, t: str) -> int:
+        with writing(self.path, hdf5=True):
+            return self._type_code(t)
 
     def _type_code(self, t: str) -> int:
         code = self._type_index.get(t)
@@ -243,6 +262,15 @@ class DatasetWriter:
         k, n0 = len(self._buf), self._n
         n1 = n0 + k
         cols = list(zip(*self._buf, strict=True))
+        raw = sum(a.nbytes for a in cols[0] + cols[1]) + sum(len(x) for x in cols[5] + cols[6] + cols[7])
+        # HDF5 is left in a state it cannot close from when the disk fills during a write: refuse first.
+        check_free_space(self.tmp.parent, raw + SPACE_MARGIN, self.path)
+        with writing(self.path, hdf5=True):
+            self._write_block(cols, n0, n1)
+        self._n = n1
+        self._buf.clear()
+
+    def _write_block(self, cols: list, n0: int, n1: int) -> None:
         f = self._f
         self._truncate(n1)
         f[F.IMAGES][n0:n1] = np.stack(cols[0])
@@ -255,8 +283,6 @@ class DatasetWriter:
         f[F.PROVENANCE][n0:n1] = list(cols[7])
         f.attrs["n_committed"] = n1
         f.flush()
-        self._n = n1
-        self._buf.clear()
 
     def set_attr(self, key: str, value: Any) -> None:
         """Record an extra root attribute (JSON-encoded)."""
@@ -269,31 +295,56 @@ class DatasetWriter:
         if self._closed:
             return self.path
         self.flush()
-        self._f.attrs["complete"] = True
-        self._f.close()
-        self._closed = True
-        os.replace(self.tmp, self.path)
+        check_free_space(self.tmp.parent, SPACE_MARGIN, self.path)
+        with writing(self.path, hdf5=True):
+            self._f.attrs["complete"] = True
+            self._f.close()
+            self._closed = True
+            os.replace(self.tmp, self.path)
         return self.path
 
     def abort(self, keep: bool = True) -> None:
         """Stop without finishing: keep the committed rows in ``<path>.partial`` (for --resume), or delete."""
         if self._closed:
             return
+        if not keep:
+            self._discard(remove=True)
+            return
         try:
-            if keep:
-                self.flush()
+            self.flush()
             self._f.close()
         finally:
             self._closed = True
-            if not keep:
-                self.tmp.unlink(missing_ok=True)
+
+    def _discard(self, remove: bool = False) -> None:
+        """Close without writing more and delete the partial file (after a failed write: nothing left).
+
+        A partial file this writer did not create (a run to resume, another process's file) is removed
+        only with ``remove``.
+        """
+        self._closed = True
+        self._buf.clear()
+        if self._f is not None:
+            try:
+                self._f.close()
+            except (OSError, RuntimeError):
+                pass  # a file HDF5 cannot finish is deleted anyway; the first error is the one reported
+        if self._created or remove:
+            self.tmp.unlink(missing_ok=True)
 
     def __enter__(self) -> DatasetWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
-            self.close()
+            try:
+                self.close()
+            except WriteError:
+                self._discard(remove=True)
+                raise
+        elif issubclass(exc_type, WriteError):
+            # The disk is full or the file cannot be written: leave nothing (the next run starts clean).
+            self._discard(remove=True)
         else:
             # A user interrupt or a failure keeps what was committed, under the partial name only.
             self.abort(keep=True)

@@ -23,7 +23,7 @@ import numpy as np
 from adsynth.data import format as F
 from adsynth.data.reader import DatasetReader
 from adsynth.data.writer import DatasetWriter, check_output, partial_path
-from adsynth.errors import ConfigError, DataError
+from adsynth.errors import ConfigError, DataError, WriteError
 from adsynth.fsutil import scratch_dir
 
 
@@ -193,7 +193,10 @@ def generate_dataset(
     )
     target = parse_size(size)
     with scratch_dir(Path(out).parent, "adsynth-gen-") as tmpdir:
-        src_path, src_desc = _prepare_source(input, tmpdir, target, sample, seed)
+        try:
+            src_path, src_desc = _prepare_source(input, tmpdir, target, sample, seed)
+        except WriteError as e:  # the scratch copy of the source: name the output the user asked for
+            raise e.for_path(out) from None
         probe = DatasetReader(src_path, label="normal", split=source_split)
         if len(probe) == 0 and source_split is not None:
             probe = DatasetReader(src_path, label="normal")

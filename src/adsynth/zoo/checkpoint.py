@@ -31,7 +31,7 @@ import torch
 
 from adsynth import __version__
 from adsynth.errors import DataError, FormatError
-from adsynth.fsutil import atomic_path
+from adsynth.fsutil import atomic_path, check_free_space, writing
 from adsynth.zoo.device import resolve_device
 
 CHECKPOINT_FORMAT = "adsynth-checkpoint"
@@ -117,10 +117,29 @@ def make_checkpoint(model: torch.nn.Module, **fields: Any) -> dict[str, Any]:
 def save_checkpoint(path: str | os.PathLike, checkpoint: dict[str, Any]) -> Path:
     """Write ``checkpoint`` atomically: a temporary file in the same folder, then ``os.replace``."""
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(p) as tmp:
-        torch.save(checkpoint, tmp)
+    with writing(p):
+        p.parent.mkdir(parents=True, exist_ok=True)
+    need = _tensor_bytes(checkpoint) + (1 << 20)
+    check_free_space(p.parent, need, p)
+    with atomic_path(p) as tmp, open(tmp, "wb") as f:
+        try:
+            torch.save(checkpoint, f)
+        except RuntimeError:
+            # torch's zip writer reports a short write as "unexpected pos", without the errno
+            check_free_space(p.parent, need, p)
+            raise
     return p
+
+
+def _tensor_bytes(obj: Any) -> int:
+    """The bytes of the tensors in a (nested) checkpoint dict: about the size of its file."""
+    if isinstance(obj, torch.Tensor):
+        return obj.nelement() * obj.element_size()
+    if isinstance(obj, dict):
+        return sum(_tensor_bytes(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(_tensor_bytes(v) for v in obj)
+    return 0
 
 
 def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
