@@ -60,6 +60,7 @@ def evaluate_to_folder(
     device: str = "auto",
     batch_size: int = 16,
     overwrite: bool = False,
+    allow_other_data: bool = False,
 ) -> tuple[Any, Any]:
     """Score maps per defect type and write the report folder; with ``checkpoint``, predict them first.
 
@@ -75,6 +76,7 @@ def evaluate_to_folder(
         device: with ``checkpoint``: ``auto``, ``cpu``, ``cuda`` or ``cuda:i``.
         batch_size: with ``checkpoint``: images per forward pass.
         overwrite: replace the report of a folder that is not empty.
+        allow_other_data: score a maps file that records another data file's fingerprint.
 
     Returns:
         The :class:`~adsynth.evaluate.report.Report` and the dataset reader.
@@ -104,7 +106,9 @@ def evaluate_to_folder(
                 checkpoint, data, maps, split=split, batch_size=batch_size, device=device, overwrite=True
             )
         assert maps is not None
-        report, ds = evaluate_files(data, maps, split=split, limit=pro_limit, sort_by=sort_by)
+        report, ds = evaluate_files(
+            data, maps, split=split, limit=pro_limit, sort_by=sort_by, allow_other_data=allow_other_data
+        )
         write_report(report, out_dir, overwrite=True, get_image=image_getter(ds))
     return report, ds
 

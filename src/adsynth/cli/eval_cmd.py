@@ -44,10 +44,17 @@ from adsynth.cli.common import (
     default=None,
     help="Order rows by this metric instead of by defect type.",
 )
+@click.option(
+    "--allow-other-data",
+    is_flag=True,
+    help="Score a maps file although it was predicted on another data file than --data.",
+)
 @device_option(f"With --checkpoint: {DEVICE_HELP}")
 @batch_size_option("With --checkpoint.")
 @overwrite_option
-def eval_cmd(data, maps, checkpoint, out, split, pro_limit, sort_by, device, batch_size, overwrite):
+def eval_cmd(
+    data, maps, checkpoint, out, split, pro_limit, sort_by, allow_other_data, device, batch_size, overwrite
+):
     """Score anomaly maps per defect type: image/pixel AUROC, AUPRO, F1-max, AP, with plots."""
     from pathlib import Path
 
@@ -65,6 +72,7 @@ def eval_cmd(data, maps, checkpoint, out, split, pro_limit, sort_by, device, bat
         device=device,
         batch_size=batch_size,
         overwrite=overwrite,
+        allow_other_data=allow_other_data,
     )
     click.echo(format_markdown(report).split("\n", 2)[2].rstrip())
     click.echo(

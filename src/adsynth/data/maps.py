@@ -43,6 +43,7 @@ __all__ = [
     "MAPS_FORMAT_VERSION",
     "MapSet",
     "MapsWriter",
+    "check_maps_data",
     "check_maps_output",
     "read_maps",
     "write_maps",
@@ -77,6 +78,36 @@ def check_maps_output(path: str | os.PathLike, overwrite: bool = False) -> None:
         raise OutputExistsError(f"{p} is a directory")
     if p.exists() and not overwrite:
         raise OutputExistsError(f"{p} exists (pass --overwrite to replace it)")
+
+
+def check_maps_data(maps: str | os.PathLike, data: str | os.PathLike) -> None:
+    """Refuse a maps file predicted on another data file than ``data`` (its ``data_fingerprint``).
+
+    Sample names alone do not tell two datasets apart (another seed of the same recipe has the same
+    names). A maps file without a fingerprint (written by other tools) and a folder of maps pass.
+
+    Raises:
+        DataError: naming both files, when the recorded fingerprint differs from ``data``'s.
+    """
+    import h5py
+
+    from adsynth.data.fingerprint import data_fingerprint
+
+    p = Path(maps)
+    if not p.is_file():
+        return
+    try:
+        with h5py.File(p, "r") as f:
+            recorded = f.attrs.get("data_fingerprint")
+    except OSError:
+        return  # not HDF5: reading it reports what is wrong
+    if isinstance(recorded, bytes):
+        recorded = recorded.decode()
+    if recorded and recorded != data_fingerprint(data):
+        raise DataError(
+            f"{p} was predicted on another data file than {data} (their data fingerprints differ); "
+            "pass --allow-other-data to score it anyway"
+        )
 
 
 class MapsWriter:

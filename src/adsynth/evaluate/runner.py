@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
+from adsynth.data.maps import check_maps_data
 from adsynth.data.reader import DatasetReader
 from adsynth.errors import DataError
 from adsynth.evaluate.io import open_maps
@@ -33,14 +34,18 @@ def evaluate_files(
     limit: float = 0.3,
     sort_by: str | None = None,
     n_overlays: int = 2,
+    allow_other_data: bool = False,
 ) -> tuple[Report, DatasetReader]:
     """Evaluate the maps of every sample of ``split`` in ``data`` (per defect type).
 
-    Returns the report and the reader (for overlay backgrounds).
+    A maps file predicted on another data file (its recorded ``data_fingerprint``) is refused unless
+    ``allow_other_data``. Returns the report and the reader (for overlay backgrounds).
     """
     ds = DatasetReader(data, split=split)
     if len(ds) == 0:
         raise DataError(f"{data}: no samples in split {split!r} (choose another with --split)")
+    if not allow_other_data:
+        check_maps_data(maps, data)
     with open_maps(maps, names=ds.names) as ms:
         report = evaluate(_samples(ds, ms), limit=limit, sort_by=sort_by, n_overlays=n_overlays)
     return report, ds

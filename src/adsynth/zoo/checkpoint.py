@@ -21,8 +21,6 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -30,6 +28,7 @@ from typing import Any
 import torch
 
 from adsynth import __version__
+from adsynth.data.fingerprint import data_fingerprint as data_fingerprint  # re-exported: its old home
 from adsynth.errors import DataError, FormatError
 from adsynth.fsutil import atomic_path, check_free_space, writing
 from adsynth.zoo.device import resolve_device
@@ -41,38 +40,6 @@ LAST_FILE = "last.pt"
 
 # Keys only ``last.pt`` carries.
 TRAINING_STATE_KEYS = ("optimizer", "scheduler", "scaler", "rng")
-
-
-def _plain(v: Any) -> Any:
-    """A JSON-friendly version of an HDF5 attribute value (for hashing)."""
-    if isinstance(v, bytes):
-        return v.decode("utf-8", "replace")
-    if hasattr(v, "tolist"):
-        return v.tolist()
-    return v
-
-
-def data_fingerprint(path: str | os.PathLike) -> str:
-    """A cheap SHA-256 of a dataset file: its sample names, root attributes and image shape.
-
-    It identifies the training data without reading any image, so a checkpoint can say which file it
-    was trained on and ``--resume`` can refuse a different one.
-    """
-    from adsynth.data import format as F
-
-    p = Path(path)
-    try:
-        with F.h5_open(p, "r") as f:
-            h = hashlib.sha256()
-            attrs = {k: _plain(v) for k, v in f.attrs.items()}
-            h.update(json.dumps(attrs, sort_keys=True, default=str).encode())
-            h.update(json.dumps(list(f[F.IMAGES].shape)).encode())
-            for name in f[F.NAMES][()]:
-                h.update(F.decode_str(name).encode("utf-8"))
-                h.update(b"\n")
-    except (OSError, KeyError) as e:
-        raise DataError(f"{p}: cannot fingerprint the dataset ({e})") from None
-    return h.hexdigest()
 
 
 def rng_state() -> dict[str, Any]:
