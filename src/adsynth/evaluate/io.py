@@ -40,7 +40,11 @@ def _key_parts(name: str) -> tuple[str, ...]:
 
 def _load_map_file(path: Path) -> np.ndarray:
     if path.suffix.lower() == ".npy":
-        arr = np.load(path, allow_pickle=False)
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except ValueError as e:  # pickled objects (refused: loading runs code) or not a .npy file
+            why = "holds pickled objects, which are not loaded" if "pickle" in str(e) else str(e)
+            raise DataError(f"anomaly map {str(path)!r} {why}; save plain arrays (np.save)") from None
     else:
         import cv2
 
