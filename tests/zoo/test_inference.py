@@ -152,3 +152,20 @@ def test_names_cannot_leave_the_results_folder(tmp_path):
     for bad in ("../x.png", "/etc/x.png", "a/../../x.png"):
         with pytest.raises(DataError, match="outside"):
             _inside(tmp_path, "maps", bad, ".npy")
+
+
+def test_predict_without_a_threshold_says_so(run, tmp_path):
+    ckpt, _ = run  # not calibrated
+    _photos(tmp_path / "photos", [(32, 32, 3), (40, 40, 3)])
+    out = tmp_path / "results"
+    args = ["predict", "--checkpoint", str(ckpt), "--input", str(tmp_path / "photos"), "--out", str(out),
+            "--device", "cpu", "--no-overlays"]  # fmt: skip
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 0, r.output
+    assert "flagged" not in r.output and "no image threshold set" in r.output, r.output
+    assert "adsynth calibrate" in r.output and "--image-threshold" in r.output, r.output
+    with open(out / "results.csv", newline="") as f:
+        assert [x["decision"] for x in csv.DictReader(f)] == ["", ""]
+    r = CliRunner().invoke(cli, [*args, "--log-json", "--overwrite"])
+    result = json.loads(r.output.splitlines()[-1])
+    assert result["flagged"] is None and result["image_threshold"] is None, r.output

@@ -127,15 +127,23 @@ def predict(
             text += f", {r.skipped} already done"
         if r.warning is not None:
             click.echo(f"warning: {r.warning}", err=True)
+        if r.image_threshold is None:  # "flagged 0" would read as "all good"
+            verdict = (
+                "no image threshold set: the decision column is empty (set one with "
+                f"`adsynth calibrate --checkpoint {checkpoint} --data <val.h5>`, or pass --image-threshold)"
+            )
+        else:
+            verdict = f"flagged {r.flagged} of {r.n} (image threshold {r.image_threshold:.6g})"
         say(
             mode,
-            [text, f"flagged {r.flagged} of {r.n}"],
+            [text, verdict],
             command="predict",
             results=str(r.out),
             fit=r.fit,
             n=r.n,
             skipped=r.skipped,
-            flagged=r.flagged,
+            flagged=None if r.image_threshold is None else r.flagged,
+            image_threshold=r.image_threshold,
             seconds=round(r.seconds, 3),
         )
         return

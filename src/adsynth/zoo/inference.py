@@ -58,6 +58,8 @@ class InferResult:
     images_per_s: float
     fit: str = "squash"
     warning: str | None = None
+    #: the image threshold of the decisions; None: none set, the decision column is empty
+    image_threshold: float | None = None
 
 
 def trained_on_crops(ckpt: dict[str, Any]) -> int:
@@ -265,7 +267,7 @@ def infer_photos(
                 if progress is not None:
                     progress(len(done) + n)
     dt = time.perf_counter() - t0
-    return InferResult(out, n, len(items) - len(todo), flagged, dt, n / max(dt, 1e-9), fit, note)
+    return InferResult(out, n, len(items) - len(todo), flagged, dt, n / max(dt, 1e-9), fit, note, t_img)
 
 
 def _inside(out: Path, folder: str, name: str, suffix: str) -> Path:
