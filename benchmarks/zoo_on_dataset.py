@@ -30,6 +30,11 @@ from adsynth.zoo.trainer import TrainConfig, train
 #: GANs run at 64 px, their papers' size.
 SETTINGS: dict[str, dict] = {
     "ae": {"epochs": 3, "batch_size": 16, "hparams": {}},
+    # The synthetic-defect family: their own defaults are the measured CPU budget (docs/MODELS.md).
+    "simplenet": {"epochs": 10, "batch_size": 16, "hparams": {}},
+    "supersimplenet": {"epochs": 8, "batch_size": 16, "hparams": {}},
+    "glass": {"epochs": 16, "batch_size": 8, "hparams": {}},
+    "destseg": {"epochs": 6, "batch_size": 16, "hparams": {}},
     "vae": {"epochs": 3, "batch_size": 16, "hparams": {}},
     "memae": {"epochs": 2, "batch_size": 16, "hparams": {"base_width": 32, "feature_dim": 128}},
     "mnad": {"epochs": 2, "batch_size": 8, "hparams": {"base_width": 32, "memory_dim": 256}},
