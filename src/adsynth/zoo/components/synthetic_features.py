@@ -45,6 +45,7 @@ __all__ = [
     "SyntheticFeatureModel",
     "binary_focal_loss",
     "feature_noise",
+    "linear_adaptor",
     "perlin_masks",
     "truncated_l1",
 ]
@@ -223,6 +224,15 @@ class SyntheticFeatureModel(FrozenBackboneModel):
             patch_scores.unsqueeze(1).float(), size=tuple(size), mode="bilinear", align_corners=False
         )
         return gaussian_blur2d(amap.squeeze(1), self.map_sigma()).float()
+
+
+def linear_adaptor(dim: int) -> nn.Conv2d:
+    """The feature adaptor of SimpleNet, SuperSimpleNet and GLASS: a per-position linear map (1×1
+    convolution), Xavier-normal weights, zero bias."""
+    adaptor = nn.Conv2d(dim, dim, 1)
+    nn.init.xavier_normal_(adaptor.weight)
+    nn.init.zeros_(adaptor.bias)
+    return adaptor
 
 
 def feature_noise(shape: Sequence[int], std: float, generator: torch.Generator, device=None) -> torch.Tensor:

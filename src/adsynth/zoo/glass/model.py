@@ -27,13 +27,17 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from torch import nn
 from torch.nn import functional as F
 
 from adsynth._validation import check_choice, check_interval, check_positive_int, check_range
 from adsynth.errors import ConfigError
 from adsynth.zoo.base import Prediction, register_model
-from adsynth.zoo.components.synthetic_features import Discriminator, SyntheticFeatureModel, feature_noise
+from adsynth.zoo.components.synthetic_features import (
+    Discriminator,
+    SyntheticFeatureModel,
+    feature_noise,
+    linear_adaptor,
+)
 from adsynth.zoo.glass.loss import ascent_step, bce_pair, hard_focal_loss, ring_projection
 
 #: the paper's rings in the hypersphere mode, in multiples of ``r`` (the normal points' distance quantile)
@@ -135,9 +139,7 @@ class GLASS(SyntheticFeatureModel):
             **options,
         )
         d = self.embed_dim
-        self.adaptor = nn.Conv2d(d, d, 1)
-        nn.init.xavier_normal_(self.adaptor.weight)
-        nn.init.zeros_(self.adaptor.bias)
+        self.adaptor = linear_adaptor(d)
         self.discriminator = Discriminator(d, hidden, disc_layers)
         # The hypersphere's centre: a pure function of the adaptor and the normal images at an epoch's
         # start (recomputed there, also on resume), so it is not saved.

@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch import nn
 
 from adsynth._validation import check_positive_int, check_range
 from adsynth.zoo.base import Prediction, register_model
@@ -23,6 +22,7 @@ from adsynth.zoo.components.synthetic_features import (
     Discriminator,
     SyntheticFeatureModel,
     feature_noise,
+    linear_adaptor,
     truncated_l1,
 )
 
@@ -80,9 +80,7 @@ class SimpleNet(SyntheticFeatureModel):
             **options,
         )
         d = self.embed_dim
-        self.adaptor = nn.Conv2d(d, d, 1)
-        nn.init.xavier_normal_(self.adaptor.weight)
-        nn.init.zeros_(self.adaptor.bias)
+        self.adaptor = linear_adaptor(d)
         self.discriminator = Discriminator(d, hidden, disc_layers)
 
     def configure_optimizers(self, lr: float | None = None, epochs: int | None = None):

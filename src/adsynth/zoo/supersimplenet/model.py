@@ -32,6 +32,7 @@ from adsynth.zoo.base import Prediction, register_model
 from adsynth.zoo.components.synthetic_features import (
     SyntheticFeatureModel,
     binary_focal_loss,
+    linear_adaptor,
     perlin_masks,
     truncated_l1,
 )
@@ -165,9 +166,7 @@ class SuperSimpleNet(SyntheticFeatureModel):
             **options,
         )
         d = self.embed_dim
-        self.adaptor = nn.Conv2d(d, d, 1)
-        nn.init.xavier_normal_(self.adaptor.weight)
-        nn.init.zeros_(self.adaptor.bias)
+        self.adaptor = linear_adaptor(d)
         self.segdec = SegmentationDetection(d, hidden, cls_width, bool(stop_grad))
 
     def configure_optimizers(self, lr: float | None = None, epochs: int | None = None):
