@@ -39,6 +39,7 @@ from torch import nn
 
 from adsynth.errors import ConfigError, WeightsError
 from adsynth.zoo.bundled_weights import BUNDLED, DEFAULT_BACKBONE, hf_cache_dir
+from adsynth.zoo.torchfile import load_tensors
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -278,14 +279,16 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 
             obj: Any = load_file(str(path), device="cpu")
         else:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
+            obj = load_tensors(path, WeightsError, "a weights file")
     except ImportError:
         raise WeightsError(
             f"{str(path)!r} is a .safetensors file but the `safetensors` package is not "
             "installed; install it or convert the file with torch.save"
         ) from None
-    except Exception as exc:  # torch/safetensors raise many types for unreadable files
-        raise WeightsError(f"cannot read weights file {str(path)!r}: {exc}") from None
+    except WeightsError:
+        raise
+    except Exception as exc:  # safetensors raises several types for unreadable files
+        raise WeightsError(f"cannot read weights file {str(path)!r}: {str(exc).splitlines()[0]}") from None
     if isinstance(obj, Mapping) and {"model", "config", "state_dict"} <= set(obj):
         raise WeightsError(
             f"{str(path)!r} is an adsynth checkpoint, not a weights file; "
@@ -303,10 +306,7 @@ def _read_checkpoint(path: str | os.PathLike) -> Mapping[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"checkpoint {str(path)!r} (backbone_from) does not exist")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise WeightsError(f"cannot read checkpoint {str(path)!r}: {exc}") from None
+    ckpt = load_tensors(path, WeightsError, "an adsynth checkpoint (backbone_from)")
     if not isinstance(ckpt, Mapping) or not isinstance(ckpt.get("state_dict"), Mapping):
         raise WeightsError(f"{str(path)!r} is not an adsynth checkpoint (no 'state_dict' entry)")
     return ckpt

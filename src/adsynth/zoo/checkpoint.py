@@ -29,9 +29,10 @@ import torch
 
 from adsynth import __version__
 from adsynth.data.fingerprint import data_fingerprint as data_fingerprint  # re-exported: its old home
-from adsynth.errors import DataError, FormatError
+from adsynth.errors import ConfigError, DataError, FormatError
 from adsynth.fsutil import atomic_path, check_free_space, writing
 from adsynth.zoo.device import resolve_device
+from adsynth.zoo.torchfile import load_tensors
 
 CHECKPOINT_FORMAT = "adsynth-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -114,18 +115,19 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     p = Path(path)
     if not p.is_file():
         raise DataError(f"checkpoint {p} not found")
-    try:
-        ckpt = torch.load(p, map_location=map_location, weights_only=True)
-    except Exception as e:  # torch raises several types for corrupt or foreign files
-        raise FormatError(f"{p}: not a readable checkpoint ({str(e).splitlines()[0]})") from None
+    ckpt = load_tensors(p, FormatError, "an adsynth checkpoint", map_location=map_location)
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise FormatError(f"{p}: not an adsynth checkpoint")
-    version = int(ckpt.get("format_version", -1))
-    if version > CHECKPOINT_VERSION or version < 1:
+        raise FormatError(f"{p}: not an adsynth checkpoint (a PyTorch file of other data)")
+    version = ckpt.get("format_version")
+    if not isinstance(version, int) or version > CHECKPOINT_VERSION or version < 1:
         raise FormatError(
             f"{p}: checkpoint format version {version} is not supported "
             f"(this adsynth reads version {CHECKPOINT_VERSION})"
         )
+    kinds = {"model": str, "config": dict, "state_dict": dict}
+    bad = [k for k, kind in kinds.items() if not isinstance(ckpt.get(k), kind)]
+    if bad:
+        raise FormatError(f"{p}: not a complete adsynth checkpoint (no valid {', '.join(bad)})")
     return ckpt
 
 
@@ -133,7 +135,10 @@ def model_from_checkpoint(ckpt: dict[str, Any], source: str = "checkpoint"):
     """Rebuild the model recorded in a checkpoint dict and load its weights (CPU, eval mode)."""
     from adsynth.zoo import create_model
 
-    model = create_model(ckpt["model"], **ckpt["config"])
+    try:
+        model = create_model(ckpt["model"], **ckpt["config"])
+    except ConfigError as e:  # a checkpoint of another adsynth version, or edited: the file is bad
+        raise FormatError(f"{source}: {str(e).splitlines()[0]}") from None
     try:
         model.load_state_dict(ckpt["state_dict"])
     except RuntimeError as e:
@@ -187,8 +192,6 @@ def load_reconstructor(checkpoint: str | os.PathLike, device: str | torch.device
     """
     import cv2
     import numpy as np
-
-    from adsynth.errors import ConfigError
 
     model = load_model(checkpoint, device)
     if hasattr(model, "reconstruct"):
