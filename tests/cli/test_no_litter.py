@@ -85,3 +85,46 @@ def test_failed_eval_with_a_checkpoint_leaves_no_report_folder(tiny, tmp_path):
     r = CliRunner().invoke(cli, ["eval", "--checkpoint", str(bad), "--data", str(tiny), "--out", str(out)])
     assert r.exit_code != 0 and "bad.pt" in r.output and "Traceback" not in r.output, r.output
     assert not out.exists()
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_failed_generate_leaves_no_partial_file(tiny, tmp_path, workers):
+    """A recipe naming a bad checkpoint, or any failure after the partial file was made, leaves nothing
+    (issue 28, item 9); a failure while resuming keeps the partial file it continues."""
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"name: r\ngenerators:\n  - name: ognet\n    params: {{checkpoint: {bad}}}\n")
+    out = tmp_path / "g.h5"
+    args = ["generate", "--recipe", str(recipe), "--input", str(tiny), "--out", str(out)]
+    args += ["--workers", workers]
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 1 and r.output.count("\n") == 1 and str(bad) in r.output, r.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([bad.name, recipe.name, tiny.name])
+
+
+def test_failed_resumed_generate_keeps_the_partial_file(tiny, tmp_path, monkeypatch):
+    from adsynth.data.writer import partial_path
+    from adsynth.errors import DataError
+    from adsynth.synth import engine
+
+    out = tmp_path / "g.h5"
+
+    def stop(done):
+        if done == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        engine.generate_dataset("cutpaste", out, input=tiny, progress=stop)
+    assert partial_path(out).exists()
+
+    def fail(s):
+        raise DataError("generator failed")
+
+    monkeypatch.setattr(engine, "_make_sample", fail)
+    with pytest.raises(DataError):
+        engine.generate_dataset("cutpaste", out, input=tiny, resume=True)
+    assert partial_path(out).exists() and not out.exists()
+    with pytest.raises(DataError):
+        engine.generate_dataset("cutpaste", out, input=tiny, overwrite=True)
+    assert not partial_path(out).exists() and not out.exists()

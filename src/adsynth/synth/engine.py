@@ -230,6 +230,7 @@ def generate_dataset(
             "tag": "s",
         }
         total = len(indices) * per_image
+        resuming = resume and partial_path(out).exists()
         writer = DatasetWriter(
             out,
             height=hw[0],
@@ -265,6 +266,13 @@ def generate_dataset(
                     )
                     if progress is not None:
                         progress(j)
+            except WriteError:
+                raise  # the writer leaves nothing
+            except Exception:
+                # A failure (a refused recipe checkpoint, a generator error) leaves no partial file of this
+                # run; an interrupt (BaseException) keeps it for --resume, and so does a run resumed here.
+                writer.abort(keep=resuming)
+                raise
             finally:
                 if pool is not None:
                     pool.terminate()
