@@ -61,15 +61,17 @@ class SyntheticFeatureModel(FrozenBackboneModel):
         cache_mb: bound of the training-embedding cache in MiB (0: no cache).
         sigma: blur of the upsampled map in pixels (None: ``image_size / 64``, the papers' 4 px at 256).
         seed: seed of the per-step random generators (noise, masks).
-        layers: backbone levels (default the strides-8/16 levels 2 and 3, as WRN-50's layer2 + layer3 in
-            the papers).
-        **backbone_options: the subclass's own hyper-parameters and ``backbone``, ``pretrained``,
-            ``weights``, ``backbone_from``, ``weights_source``.
+        **backbone_options: the subclass's own hyper-parameters and the backbone options of
+            :class:`~adsynth.zoo.components.backbone_model.BackboneModel` (``layers`` defaults to the
+            strides-8/16 levels 2 and 3, as WRN-50's layer2 + layer3 in the papers).
     """
 
     family = "self-supervised"
     fit_mode = "gradient"
     needs_pretrained = True
+    default_layers = (2, 3)
+    #: The embedding bank of :meth:`on_train_start` replaces the per-batch ``cache_features`` option.
+    caches_features = False
 
     def __init__(
         self,
@@ -81,7 +83,6 @@ class SyntheticFeatureModel(FrozenBackboneModel):
         cache_mb: int = 2048,
         sigma: float | None = None,
         seed: int = 0,
-        layers: Sequence[int] = (2, 3),
         **backbone_options: Any,
     ) -> None:
         super().__init__(
@@ -92,7 +93,6 @@ class SyntheticFeatureModel(FrozenBackboneModel):
             cache_mb=int(check_range(cache_mb, 0, 1 << 20, "cache_mb")),
             sigma=None if sigma is None else check_range(sigma, 0.0, 1e3, "sigma"),
             seed=int(seed),
-            layers=layers,
             **backbone_options,
         )
         if patch % 2 == 0:
