@@ -27,6 +27,13 @@ from adsynth.errors import ConfigError
 T = TypeVar("T")
 
 
+def unknown_name_error(kind: str, name: str, valid: list[str]) -> ConfigError:
+    """The error of an unknown ``name`` among ``valid`` ones: the closest matches, then every name."""
+    close = difflib.get_close_matches(str(name), list(valid), n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    return ConfigError(f"unknown {kind} {name!r}{hint} (valid: {', '.join(sorted(valid))})")
+
+
 class Registry(Generic[T]):
     """A name → object mapping with helpful errors.
 
@@ -72,11 +79,7 @@ class Registry(Generic[T]):
         try:
             return self._items[name]
         except KeyError:
-            close = difflib.get_close_matches(str(name), list(self._items), n=3, cutoff=0.5)
-            hint = f"; did you mean {', '.join(close)}?" if close else ""
-            raise ConfigError(
-                f"unknown {self.kind} {name!r}{hint} (valid: {', '.join(sorted(self._items))})"
-            ) from None
+            raise unknown_name_error(self.kind, name, list(self._items)) from None
 
     def params(self, name: str) -> dict[str, Any] | None:
         """Keyword parameters of ``name``'s factory with their defaults (None: no default).

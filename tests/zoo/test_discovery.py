@@ -57,3 +57,14 @@ def test_one_parameter_check_for_models():
 def test_duplicate_names_raise():
     with pytest.raises(ValueError, match="already registered"):
         MODELS.register("ae")(type("Again", (AnomalyModel,), {}))
+
+
+def test_model_names_read_without_importing_are_the_registry_s():
+    """``train`` checks a model name from the sources before importing torch: the two lists must agree
+    (register a model with ``@register_model("name")``, a string literal)."""
+    from adsynth.zoo.precheck import check_model_name, model_names
+
+    zoo.load_models()
+    assert model_names() == sorted(MODELS.list())
+    with pytest.raises(ConfigError, match="unknown model 'dream'; did you mean draem"):
+        check_model_name("dream")

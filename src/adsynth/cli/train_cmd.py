@@ -144,6 +144,15 @@ def train(
     if no_pretrained:
         hparams["pretrained"] = False
 
+    # Refuse a typo or an existing run before importing torch (seconds; tens of seconds under load).
+    from pathlib import Path
+
+    from adsynth.zoo.precheck import check_model_name, check_run_folder
+
+    if model is not None:
+        check_model_name(model)
+    check_run_folder(Path(out), resume, overwrite)
+
     from adsynth.zoo.trainer import TrainConfig
     from adsynth.zoo.trainer import train as run_training
 
@@ -172,8 +181,6 @@ def train(
     try:
         r = run_training(cfg)
     except KeyboardInterrupt:
-        from pathlib import Path
-
         if (Path(out) / "last.pt").is_file():
             raise click.ClickException(
                 f"interrupted: the last finished epoch is saved in {out}; continue with --resume"

@@ -32,12 +32,12 @@ from adsynth.data.fingerprint import data_fingerprint as data_fingerprint  # re-
 from adsynth.errors import ConfigError, DataError, FormatError
 from adsynth.fsutil import atomic_path, check_free_space, writing
 from adsynth.zoo.device import resolve_device
+from adsynth.zoo.precheck import LAST_FILE as LAST_FILE  # re-exported: the run folder's files
+from adsynth.zoo.precheck import MODEL_FILE as MODEL_FILE
 from adsynth.zoo.torchfile import load_tensors
 
 CHECKPOINT_FORMAT = "adsynth-checkpoint"
 CHECKPOINT_VERSION = 1
-MODEL_FILE = "model.pt"
-LAST_FILE = "last.pt"
 
 # Keys only ``last.pt`` carries.
 TRAINING_STATE_KEYS = ("optimizer", "scheduler", "scaler", "rng")

@@ -9,8 +9,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from adsynth.errors import ConfigError, OutputExistsError
 from adsynth.zoo.checkpoint import LAST_FILE, MODEL_FILE
+from adsynth.zoo.precheck import check_run_folder
 
 METRICS_FILE = "metrics.csv"
 CONFIG_FILE = "config.json"
@@ -95,14 +95,9 @@ def prepare_out(out: Path, resume: bool, overwrite: bool, main: bool) -> Path:
         OutputExistsError: ``model.pt`` exists and neither ``resume`` nor ``overwrite`` is set.
     """
     model_file, last_file = out / MODEL_FILE, out / LAST_FILE
+    check_run_folder(out, resume, overwrite)
     if resume:
-        if not last_file.is_file():
-            raise ConfigError(f"cannot resume: {last_file} not found")
         return out
-    if model_file.exists() and not overwrite:
-        raise OutputExistsError(
-            f"{model_file} exists (pass --overwrite to replace the run, --resume to continue it)"
-        )
     if main:
         out.mkdir(parents=True, exist_ok=True)
         for p in (model_file, last_file, out / METRICS_FILE):
