@@ -218,6 +218,7 @@ def calibrate_checkpoint(
     fpr: float | None = None,
     device: str = "auto",
     batch_size: int = 16,
+    progress: Any = None,
 ) -> dict[str, Any]:
     """Choose image and pixel thresholds on ``split`` of ``data`` and store them in ``checkpoint``.
 
@@ -225,6 +226,8 @@ def calibrate_checkpoint(
     without it they are the F1-max thresholds of the split's defects (real or synthetic: a split made
     by ``adsynth generate --split val`` works). The checkpoint is rewritten atomically with a
     ``thresholds`` entry that ``adsynth predict --input`` uses for its decisions and regions.
+
+    ``progress``: optional ``progress(n_done)``, called as the split's images are scored.
 
     Returns:
         The thresholds entry.
@@ -245,7 +248,9 @@ def calibrate_checkpoint(
         raise DataError(f"{data}: no samples in split {split!r} (choose another with --split)")
     with tempfile.TemporaryDirectory(prefix="adsynth-calibrate-") as tmp:
         maps_file = Path(tmp) / "maps.h5"
-        predict_dataset(model, data, maps_file, split=split, batch_size=batch_size, device=device)
+        predict_dataset(
+            model, data, maps_file, split=split, batch_size=batch_size, device=device, progress=progress
+        )
         with read_maps(maps_file, names=ds.names) as ms:
             pairs = [ms[name] for name in ds.names]
     maps = [m for m, _ in pairs]

@@ -91,6 +91,30 @@ def test_predict_log_json(tiny, tmp_path):
     assert json.loads(r.stdout)["n"] == 2
 
 
+def test_calibrate_shows_progress(tiny, tmp_path):
+    """calibrate scores a whole split before it prints anything: progress on stderr (issue 28, item 6)."""
+    from click.testing import CliRunner
+
+    from adsynth.cli.main import cli
+
+    runner = CliRunner()
+    assert runner.invoke(cli, [*_train_args(tiny, tmp_path / "run"), "--quiet"]).exit_code == 0
+    args = ["calibrate", "--checkpoint", str(tmp_path / "run" / "model.pt"), "--data", str(tiny)]
+    args += ["--split", "train", "--fpr", "0.2", "--device", "cpu"]
+    r = runner.invoke(cli, args)  # stderr is not a terminal: lines
+    assert r.exit_code == 0, r.output
+    assert r.stderr.startswith("calibrate: 6 img") and "took" in r.stderr, r.stderr
+    assert r.stdout.startswith("thresholds (fpr"), r.stdout
+    r = runner.invoke(cli, [*args, "--log-json"])
+    assert r.exit_code == 0, r.output
+    (end,) = [json.loads(ln) for ln in r.stderr.strip().splitlines()]
+    assert end["event"] == "end" and end["task"] == "calibrate" and end["done"] == 6
+    result = json.loads(r.stdout)
+    assert result["command"] == "calibrate" and result["thresholds"]["n_normal"] == 6
+    r = runner.invoke(cli, [*args, "--quiet"])
+    assert r.exit_code == 0 and r.stdout == "" and r.stderr == ""
+
+
 class FakeClock:
     def __init__(self):
         self.t = 0.0

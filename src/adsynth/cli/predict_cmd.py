@@ -190,7 +190,8 @@ def predict(
 )
 @device_option()
 @batch_size_option("Images per forward pass.")
-def calibrate(checkpoint, data, split, fpr, device, batch_size):
+@log_options
+def calibrate(checkpoint, data, split, fpr, device, batch_size, quiet, log_json):
     """Choose image and pixel thresholds and store them in the checkpoint.
 
     \b
@@ -200,11 +201,19 @@ def calibrate(checkpoint, data, split, fpr, device, batch_size):
     """
     from adsynth.pipeline import calibrate_checkpoint
 
-    t = calibrate_checkpoint(checkpoint, data, split=split, fpr=fpr, device=device, batch_size=batch_size)
+    mode = log_mode(quiet, log_json)
+    with Progress(None, "calibrate", mode=mode) as bar:
+        t = calibrate_checkpoint(
+            checkpoint, data, split=split, fpr=fpr, device=device, batch_size=batch_size, progress=bar
+        )
     pixel = "none (no maps)" if t["pixel"] is None else f"{t['pixel']:.6g}"
-    click.echo(
+    say(
+        mode,
         f"thresholds ({t['rule']}, {t['n_normal']} normal / {t['n_anomalous']} defective images): "
-        f"image {t['image']:.6g}, pixel {pixel}; stored in {checkpoint}"
+        f"image {t['image']:.6g}, pixel {pixel}; stored in {checkpoint}",
+        command="calibrate",
+        checkpoint=str(checkpoint),
+        thresholds=t,
     )
 
 
