@@ -189,11 +189,14 @@ def train(
     if int(os.environ.get("RANK", "0")) != 0:
         return
     losses = ", ".join(f"{k} {v:.4g}" for k, v in r.metrics.items())
-    summary = (
-        f"trained for {r.epochs} epochs ({r.steps} steps) in {r.seconds:.1f} s"
-        + (f", {r.images_per_s:.1f} img/s" if r.images_per_s else "")
-        + (f"; {losses}" if losses else "")
-    )
+    fitted = f"fitted on {r.fitted_images} images at {r.image_size} px"
+    rate = f", {r.images_per_s:.1f} img/s" if r.images_per_s else ""
+    if r.epochs == 0 and r.fitted_images:  # a fit-only model: no epochs to report
+        summary = f"{fitted} in {r.seconds:.1f} s{rate}"
+    else:
+        summary = f"trained for {r.epochs} epochs ({r.steps} steps) in {r.seconds:.1f} s{rate}"
+        summary += f", then {fitted}" if r.fitted_images else ""
+    summary += f"; {losses}" if losses else ""
     say(
         mode,
         [summary, f"wrote {r.checkpoint}"],
@@ -203,5 +206,7 @@ def train(
         steps=r.steps,
         seconds=round(r.seconds, 3),
         images_per_s=round(r.images_per_s, 3),
+        fitted_images=r.fitted_images,
+        image_size=r.image_size,
         metrics=r.metrics,
     )

@@ -155,9 +155,11 @@ def _train(cfg: TrainConfig, device: torch.device, d: Dist, on_epoch_end, t0: fl
         GradientLoop(run, resume_ckpt, on_epoch_end).run_epochs()
     elif resume_ckpt is not None:
         run.epoch, run.step = int(resume_ckpt["epoch"]), int(resume_ckpt["step"])
+    fitted_images = 0
     if fit and d.main and not run.fitted:
         dataset.recipe = None
         fit_phase(run)
+        fitted_images = len(dataset)
     elif fit and run.fitted:
         run.metrics = dict(resume_ckpt.get("metrics", {}))
     return TrainResult(
@@ -168,6 +170,8 @@ def _train(cfg: TrainConfig, device: torch.device, d: Dist, on_epoch_end, t0: fl
         metrics=run.metrics,
         images_per_s=run.images_per_s,
         seconds=time.perf_counter() - t0,
+        fitted_images=fitted_images,
+        image_size=cfg.image_size,
     )
 
 

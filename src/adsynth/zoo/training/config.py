@@ -140,6 +140,8 @@ class TrainResult:
     metrics: dict[str, float]
     images_per_s: float
     seconds: float
+    fitted_images: int = 0  # images (or crop windows) the fit phase of this run passed over
+    image_size: int | None = None
 
 
 def _check_int(value: Any, name: str, minimum: int) -> int:
