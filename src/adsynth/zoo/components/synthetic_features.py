@@ -37,8 +37,8 @@ from torch.nn import functional as F
 
 from adsynth._validation import check_positive_int, check_range
 from adsynth.errors import ConfigError
-from adsynth.zoo.components.blur import gaussian_blur2d
 from adsynth.zoo.components.distillation import FrozenBackboneModel
+from adsynth.zoo.components.features import finish_map
 
 __all__ = [
     "Discriminator",
@@ -151,34 +151,32 @@ class SyntheticFeatureModel(FrozenBackboneModel):
         need_stats = not bool(self.standardised)
         if limit == 0 and not need_stats:
             return
-        device = self.feat_mean.device
-        chunk, used, n = 32, 0, 0
-        total = torch.zeros(self.embed_dim, dtype=torch.float64)
-        total_sq = torch.zeros(self.embed_dim, dtype=torch.float64)
+        used = 0
+        sums = None
         keep = limit > 0
-        for start in range(0, len(dataset), chunk):
-            items = [dataset[i] for i in range(start, min(start + chunk, len(dataset)))]
-            raw = self.raw_embed(torch.stack([it["image"] for it in items]).to(device))
+        for indices, raw in self.normal_embeddings(dataset):
             if need_stats:
-                flat = raw.transpose(0, 1).reshape(raw.shape[1], -1).double().cpu()
-                total += flat.sum(1)
-                total_sq += flat.pow(2).sum(1)
-                n += flat.shape[1]
+                sums = _channel_sums(raw, sums)
             used += raw.numel() * raw.element_size()
             keep = keep and used <= limit
             if keep:
-                for it, r in zip(items, raw, strict=True):
-                    self._bank[int(it["index"])] = r
+                self._bank.update(zip(indices, raw, strict=True))
             elif self._bank:
                 self._bank = {}
             if not keep and not need_stats:
                 break
-        if need_stats and n > 1:
-            mean = total / n
-            var = (total_sq - n * mean.pow(2)) / (n - 1)
-            self.feat_mean.copy_(mean.float())
-            self.feat_std.copy_(var.clamp_min(1e-12).sqrt().clamp_min(1e-6).float())
-            self.standardised.fill_(True)
+        if need_stats and sums is not None:
+            self._set_standardisation(*sums)
+
+    @torch.no_grad()
+    def normal_embeddings(self, dataset: Any, chunk: int = 32):
+        """Yield ``(row indices, raw B×D×h×w embeddings)`` of ``dataset``'s images in row order and fixed
+        chunks (values independent of any batch's composition)."""
+        device = self.feat_mean.device
+        for start in range(0, len(dataset), chunk):
+            items = [dataset[i] for i in range(start, min(start + chunk, len(dataset)))]
+            raw = self.raw_embed(torch.stack([it["image"] for it in items]).to(device))
+            yield [int(it["index"]) for it in items], raw
 
     def train_embed(self, batch: dict[str, torch.Tensor], key: str = "image") -> torch.Tensor:
         """Standardised embedding of a training batch's ``key`` images: the normal images' from the
@@ -198,9 +196,14 @@ class SyntheticFeatureModel(FrozenBackboneModel):
     @torch.no_grad()
     def fix_standardisation(self, raw: torch.Tensor) -> None:
         """Set the per-channel mean and standard deviation from B×D×h×w raw embeddings (once)."""
-        flat = raw.transpose(0, 1).reshape(raw.shape[1], -1).double()
-        self.feat_mean.copy_(flat.mean(1).float())
-        self.feat_std.copy_(flat.std(1).clamp_min(1e-6).float())
+        self._set_standardisation(*_channel_sums(raw))
+
+    @torch.no_grad()
+    def _set_standardisation(self, total: torch.Tensor, total_sq: torch.Tensor, n: int) -> None:
+        mean = total / n
+        var = (total_sq - n * mean.pow(2)) / max(n - 1, 1)
+        self.feat_mean.copy_(mean.float())
+        self.feat_std.copy_(var.clamp_min(1e-12).sqrt().clamp_min(1e-6).float())
         self.standardised.fill_(True)
 
     # ------------------------------------------------------------------ randomness
@@ -219,11 +222,20 @@ class SyntheticFeatureModel(FrozenBackboneModel):
         return self.image_size / 64.0 if s is None else float(s)
 
     def finish(self, patch_scores: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
-        """B×h×w scores → B×H×W map at the input size (bilinear, Gaussian blur)."""
-        amap = F.interpolate(
-            patch_scores.unsqueeze(1).float(), size=tuple(size), mode="bilinear", align_corners=False
-        )
-        return gaussian_blur2d(amap.squeeze(1), self.map_sigma()).float()
+        """B×h×w scores → B×H×W map at the input size (:func:`~adsynth.zoo.components.features.finish_map`:
+        bilinear, Gaussian blur)."""
+        return finish_map(patch_scores, size, self.map_sigma())[0]
+
+
+def _channel_sums(
+    raw: torch.Tensor, sums: tuple[torch.Tensor, torch.Tensor, int] | None = None
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Per-channel float64 sums, sums of squares and count of B×D×h×w embeddings, added to ``sums``."""
+    flat = raw.transpose(0, 1).reshape(raw.shape[1], -1).double().cpu()
+    total, total_sq, n = flat.sum(1), flat.pow(2).sum(1), flat.shape[1]
+    if sums is not None:
+        total, total_sq, n = sums[0] + total, sums[1] + total_sq, sums[2] + n
+    return total, total_sq, n
 
 
 def linear_adaptor(dim: int) -> nn.Conv2d:

@@ -184,10 +184,7 @@ class GLASS(SyntheticFeatureModel):
         if bank:
             raws = [bank[k] for k in sorted(bank)]
         elif self._dataset is not None and len(self._dataset):
-            raws = []
-            for start in range(0, len(self._dataset), 32):
-                items = [self._dataset[i] for i in range(start, min(start + 32, len(self._dataset)))]
-                raws.extend(self.raw_embed(torch.stack([it["image"] for it in items]).to(device)))
+            raws = [r for _, raw in self.normal_embeddings(self._dataset) for r in raw]
         else:
             return None
         total = None
