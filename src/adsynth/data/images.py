@@ -1,4 +1,4 @@
-"""Decoding image files and the explicit resize policies used by the importers."""
+"""Decoding image files, the explicit resize policies used by the importers, and their inverse."""
 
 from __future__ import annotations
 
@@ -156,3 +156,36 @@ def fit(
     if mk is not None:
         mk = np.ascontiguousarray(mk[top : top + H, left : left + W])
     return out, mk
+
+
+def photo_box(
+    stored: tuple[int, int], original: tuple[int, int] | None, resize: str | None
+) -> tuple[tuple[int, int, int, int], tuple[int, int]]:
+    """Where a photo's pixels lie in its stored image, and the photo's own size there.
+
+    Returns ``((top, left, height, width), (h, w))``: the box of the stored ``H×W`` image holding the
+    photo (everything but the padding of a ``pad`` import) and the size the box had in the photo (the
+    inverse of :func:`fit` with the import's ``resize`` mode; ``original`` is the ``original_size`` the
+    importer records). Without ``original`` (a generated dataset, an import that kept the size) the
+    whole stored image at its stored size. Used by tiled training and by the evaluation, which leaves
+    the padding out of the pixel metrics.
+
+    Example:
+        >>> photo_box((100, 100), (50, 25), "pad")  # a 50×25 photo padded into 100×100
+        ((0, 25, 100, 50), (50, 25))
+    """
+    H, W = (int(v) for v in stored)
+    if original is None or resize in (None, "none") or tuple(original) == (H, W):
+        return (0, 0, H, W), (H, W)
+    h, w = (int(v) for v in original)
+    if resize == "stretch":
+        return (0, 0, H, W), (h, w)
+    if resize == "pad":  # the same arithmetic as the importer's fit(): scaled to fit, centred
+        s = min(H / h, W / w)
+        nh, nw = max(1, round(h * s)), max(1, round(w * s))
+        return ((H - nh) // 2, (W - nw) // 2, nh, nw), (h, w)
+    if resize == "crop":  # scaled to cover, the centre kept: the stored image is part of the photo
+        s = max(H / h, W / w)
+        nh, nw = max(max(1, round(h * s)), H), max(max(1, round(w * s)), W)
+        return (0, 0, H, W), (max(1, round(H * h / nh)), max(1, round(W * w / nw)))
+    raise DataError(f"unknown import resize mode {resize!r} in the dataset's settings")

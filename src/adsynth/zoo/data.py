@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch.utils.data import Sampler
 
+from adsynth.data.images import photo_box
 from adsynth.data.torchdata import H5Dataset
 from adsynth.errors import ConfigError, DataError
 
@@ -69,38 +70,6 @@ class _PoolImages:
         if ds.crops is not None:
             return ds.window(ds.reader.read_image(i), i, ds.reader.row(i), (_POOL_CROP,))
         return resize_image(ds.reader.read_image(i), ds.image_size)
-
-
-def photo_box(
-    stored: tuple[int, int], original: tuple[int, int] | None, resize: str | None
-) -> tuple[tuple[int, int, int, int], tuple[int, int]]:
-    """Where a photo's pixels lie in its stored image, and the photo's own size there.
-
-    Returns ``((top, left, height, width), (h, w))``: the box of the stored ``H×W`` image holding the
-    photo (everything but the padding of a ``pad`` import) and the size the box had in the photo (the
-    inverse of :func:`adsynth.data.images.fit` with the import's ``resize`` mode; ``original`` is the
-    ``original_size`` the importer records). Without ``original`` (a generated dataset, an import that
-    kept the size) the whole stored image at its stored size.
-
-    Example:
-        >>> photo_box((100, 100), (50, 25), "pad")  # a 50×25 photo padded into 100×100
-        ((0, 25, 100, 50), (50, 25))
-    """
-    H, W = (int(v) for v in stored)
-    if original is None or resize in (None, "none") or tuple(original) == (H, W):
-        return (0, 0, H, W), (H, W)
-    h, w = (int(v) for v in original)
-    if resize == "stretch":
-        return (0, 0, H, W), (h, w)
-    if resize == "pad":  # the same arithmetic as the importer's fit(): scaled to fit, centred
-        s = min(H / h, W / w)
-        nh, nw = max(1, round(h * s)), max(1, round(w * s))
-        return ((H - nh) // 2, (W - nw) // 2, nh, nw), (h, w)
-    if resize == "crop":  # scaled to cover, the centre kept: the stored image is part of the photo
-        s = max(H / h, W / w)
-        nh, nw = max(max(1, round(h * s)), H), max(max(1, round(w * s)), W)
-        return (0, 0, H, W), (max(1, round(H * h / nh)), max(1, round(W * w / nw)))
-    raise DataError(f"unknown import resize mode {resize!r} in the dataset's settings")
 
 
 def photo_pixels(image: np.ndarray, box: tuple[int, int, int, int], size: tuple[int, int]) -> np.ndarray:
@@ -161,6 +130,11 @@ class ZooDataset(torch.utils.data.Dataset):
         self.crops: list[tuple[tuple[int, int, int, int], tuple[int, int]]] | None = None
         #: windows per photo and epoch when training on crops
         self.crops_per_image = 1
+        #: the training split's real defective photos (:func:`adsynth.zoo.real_defects.attach`): items
+        #: ``len(self) + j``; every item then carries ``real_*`` fields
+        self.real: Any = None
+        #: with real defects: whether synthetic anomalies are made too (else ``aug_*`` = the item itself)
+        self.real_synthetic = True
 
     def __len__(self) -> int:
         return len(self.reader) * (self.crops_per_image if self.crops is not None else 1)
@@ -226,6 +200,17 @@ class ZooDataset(torch.utils.data.Dataset):
         return SynthContext(pool=self._pool, index=i, name=name)
 
     def __getitem__(self, i: int) -> dict[str, Any]:
+        if self.real is not None:
+            from adsynth.zoo.real_defects import as_augmented, normal_fields
+
+            if i >= len(self):
+                item = self.real.item(i - len(self))
+                return as_augmented(item) if self.recipe is not None or not self.real_synthetic else item
+            out = normal_fields(self._item(i), self.image_size)
+            return as_augmented(out) if self.recipe is None and not self.real_synthetic else out
+        return self._item(i)
+
+    def _item(self, i: int) -> dict[str, Any]:
         k = 0
         if self.crops is not None:
             i, k = divmod(i, self.crops_per_image)
