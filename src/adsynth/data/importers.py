@@ -19,6 +19,13 @@ from typing import Any
 import numpy as np
 
 from adsynth.data import format as F
+from adsynth.data.fewshot import (
+    PROVENANCE_KEY,
+    RECORD_KEY,
+    check_selection,
+    select_train_defects,
+    selection_record,
+)
 from adsynth.data.images import (
     COLOR_MODES,
     RESIZE_MODES,
@@ -56,6 +63,12 @@ class ImportSummary:
     counts: Counter
     skipped: list[tuple[str, str]] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
+    #: (name, why) of images imported with a loss the user may not expect (colour dropped, stretched)
+    warnings: list[tuple[str, str]] = field(default_factory=list)
+
+
+#: a stretch that changes the aspect ratio by more than this factor is reported
+MAX_STRETCH = 20.0
 
 
 def detect_layout(root: str | os.PathLike) -> str:
@@ -108,6 +121,43 @@ def scan_mvtec(root: str | os.PathLike) -> tuple[list[ImportItem], list[tuple[st
     return items, missing
 
 
+def _select_train_defects(
+    items: list[ImportItem], root: Path, k: int, fold: int, pool: int | None, seed: int
+) -> tuple[list[ImportItem], set[str], dict[str, Any]]:
+    """Move ``k`` defective test photos per type to training, drop the rest of the fold's pool.
+
+    Returns the items kept, the names moved and the ``train_defects`` settings record.
+    """
+    k, fold, pool, seed = check_selection(k, fold, pool, seed)
+    by_type: dict[str, list[str]] = {}
+    for it in items:
+        if it.split == "test" and it.label > 0:
+            by_type.setdefault(it.defect_type, []).append(it.name)
+    if k > 0 and not by_type:
+        raise ConfigError(f"{root}: no defective test photos (test/<type>/) to move to the training split")
+    train, left_out = select_train_defects(by_type, k, fold, pool, seed)
+    moved = {n for v in train.values() for n in v}
+    dropped = {n for v in left_out.values() for n in v}
+    for it in items:
+        if it.name in moved:
+            it.split = "train"
+    kept = [it for it in items if it.name not in dropped]
+    return kept, moved, selection_record(train, left_out, k, fold, pool, seed, str(root.resolve()))
+
+
+def _stretch_warning(orig: tuple[int, int], target: tuple[int, int]) -> str | None:
+    """A warning when stretching ``orig`` (H, W) to ``target`` distorts the aspect ratio beyond
+    :data:`MAX_STRETCH`."""
+    distortion = (orig[1] / orig[0]) / (target[1] / target[0])
+    distortion = max(distortion, 1 / distortion)
+    if distortion <= MAX_STRETCH:
+        return None
+    return (
+        f"stretched from {orig[0]}×{orig[1]} to {target[0]}×{target[1]} (aspect ratio changed "
+        f"{distortion:.0f}-fold; --resize pad or crop keeps it)"
+    )
+
+
 def _decode(item: ImportItem) -> tuple[np.ndarray, np.ndarray | None]:
     img = read_image(item.path)
     mask = None
@@ -155,6 +205,9 @@ def import_dataset(
     overwrite: bool = False,
     workers: int = 2,
     progress: Callable[[int], Any] | None = None,
+    train_defects: int | None = None,
+    defect_fold: int = 0,
+    defect_pool: int | None = None,
 ) -> ImportSummary:
     """Import a folder of images or an MVTec AD category into ``out``.
 
@@ -167,11 +220,19 @@ def import_dataset(
         layout: ``auto``, ``folder`` or ``mvtec``.
         split: split of the images of a plain folder.
         val_fraction: fraction of the normal training images moved to ``val`` (seeded).
-        seed: seed of the validation selection.
+        seed: seed of the validation selection and of the defective training photos' selection.
         skip_bad: skip unreadable images (listed in the summary) instead of failing.
         overwrite: replace an existing ``out``.
         workers: decoding threads.
         progress: called with the number of images processed so far.
+        train_defects: MVTec layout only: move this many defective test photos of each defect type to
+            the training split (:func:`adsynth.data.fewshot.select_train_defects`; the rest of the
+            fold's pool is left out of the file). None: none moved.
+        defect_fold: the fold of that selection.
+        defect_pool: photos per type and fold taken out of the test set (default ``train_defects``).
+
+    Problems that do not stop the import (a colour photo made gray, a photo stretched far out of its
+    aspect ratio) are listed in the summary's ``warnings``.
     """
     root = Path(input)
     if not root.exists():
@@ -198,7 +259,18 @@ def import_dataset(
             raise DataError(f"{root / missing[0][0]}: {missing[0][1]} (pass --skip-bad to skip such images)")
         skipped += missing
     else:
+        if train_defects is not None:
+            raise ConfigError(
+                f"{root}: `train_defects` needs the MVTec AD layout (test/<type>/ and ground_truth/<type>/ "
+                "folders), not a plain folder of images"
+            )
         items = scan_folder(root, split)
+    moved: set[str] = set()
+    defects_record = None
+    if train_defects is not None:
+        items, moved, defects_record = _select_train_defects(
+            items, root, train_defects, defect_fold, defect_pool, seed
+        )
     if not items:
         raise DataError(
             f"{root}: no images found ({', '.join(e.lstrip('.') for e in ('.png', '.jpg', '.bmp', '.tif'))})"
@@ -243,6 +315,9 @@ def import_dataset(
         "val_fraction": val_fraction,
         "val_seed": seed,
     }
+    if defects_record is not None:
+        settings[RECORD_KEY] = defects_record
+    warnings: list[tuple[str, str]] = []
 
     def chained() -> Iterator[tuple[ImportItem, Any]]:
         yield from head
@@ -269,7 +344,11 @@ def import_dataset(
                 )
                 raise DataError(msg)
             if target is not None:
+                if resize == "stretch" and (why := _stretch_warning(orig, target)):
+                    warnings.append((it.name, why))
                 img, mask = fit(img, mask, target, resize)
+            if channels == 1 and not is_gray(img):
+                warnings.append((it.name, "colour photo converted to gray (--color rgb keeps the colour)"))
             img = to_mode(img, channels)
             label = it.label
             writer.append(
@@ -286,6 +365,7 @@ def import_dataset(
                     "original_size": list(orig),
                     "mask_file": it.mask_path.relative_to(root).as_posix() if it.mask_path else None,
                     "mask_empty_after_resize": bool(label and mask is not None and not mask.any()),
+                    **({PROVENANCE_KEY: True} if it.name in moved else {}),
                 },
             )
             if progress is not None:
@@ -301,4 +381,4 @@ def import_dataset(
         raise
     from adsynth.data.reader import DatasetReader
 
-    return ImportSummary(path, n, DatasetReader(path).counts(), skipped, settings)
+    return ImportSummary(path, n, DatasetReader(path).counts(), skipped, settings, warnings)
