@@ -3,7 +3,8 @@
 For each defect type ``t`` every metric is computed on the normal test images together with the
 images of type ``t`` (the per-type tables of MVTec AD); the ``all`` row uses the whole test set.
 Each group of images (the normal ones, each defect type) is summarised and sorted once; every row
-combines the summaries of its groups instead of re-reading the maps.
+combines the summaries of its groups instead of re-reading the maps. The padding of a letterboxed image
+(a sample's ``photo_box``) is left out of every pixel metric, and the report says how much there was.
 
 Example:
     >>> import numpy as np
@@ -32,7 +33,6 @@ from typing import Any
 import numpy as np
 
 from adsynth.errors import ConfigError, DataError, OutputExistsError
-from adsynth.evaluate.accumulators import same_aspect
 from adsynth.evaluate.metrics import (
     DEFAULT_PRO_LIMIT,
     PixelAccumulator,
@@ -40,9 +40,9 @@ from adsynth.evaluate.metrics import (
     check_limit,
     combine_image_metrics,
     pixel_metrics_and_pro_curve,
-    resize_to_mask,
     roc_curve,
 )
+from adsynth.evaluate.samples import MapSample, check_sample, scored_pixels
 from adsynth.fsutil import atomic_write_bytes
 
 __all__ = ["MapSample", "ImageRow", "Report", "METRICS", "evaluate", "write_report"]
@@ -58,27 +58,6 @@ METRICS: dict[str, str] = {
 }
 ALL = "all"
 _MAX_CURVE_POINTS = 2000
-
-
-@dataclass
-class MapSample:
-    """One test image as the evaluation sees it.
-
-    Attributes:
-        name: unique sample name (from the data file).
-        anomaly_map: float H×W map (any resolution; resized to the mask).
-        mask: uint8 0/1 ground truth, or None for "no defect pixels" (then the map's shape is used).
-        label: 0 normal, > 0 anomalous.
-        defect_type: e.g. ``"good"``, ``"scratch"``, ``"cutpaste-scar"``.
-        score: model image score; None or NaN means "use the maximum of the map".
-    """
-
-    name: str
-    anomaly_map: np.ndarray
-    mask: np.ndarray | None
-    label: int
-    defect_type: str
-    score: float | None = None
 
 
 @dataclass
@@ -113,7 +92,8 @@ class Report:
         roc_curves / pro_curves: per row, for plotting (PRO thinned to a few thousand vertices).
         overlays: the best/worst scored anomalous and normal images (maps at mask resolution).
         score_range: min and max pixel score over all maps (display range of the overlays).
-        notes: what was done to the input that a reader must know (maps resized, scores missing).
+        notes: what was done to the input that a reader must know (maps resized, scores missing,
+            letterbox padding left out).
     """
 
     rows: dict[str, dict[str, float | Undefined]]
@@ -168,71 +148,6 @@ class _Extremes:
 
     def best_first(self) -> list[Any]:
         return [item for _, _, item in sorted(self.heap, reverse=True)]
-
-
-def _get(sample: Any, key: str, default: Any = ...) -> Any:
-    if isinstance(sample, Mapping):
-        if key in sample:
-            return sample[key]
-    elif hasattr(sample, key):
-        return getattr(sample, key)
-    if default is ...:
-        raise DataError(f"sample record {sample!r:.80} has no `{key}`")
-    return default
-
-
-def _check_sample(
-    sample: Any, index: int
-) -> tuple[str, np.ndarray, np.ndarray, int, str, float | None, tuple[int, int] | None]:
-    name = str(_get(sample, "name"))
-    where = f"sample {name!r} (#{index})"
-    amap = _get(sample, "anomaly_map")
-    if not isinstance(amap, np.ndarray) or not np.issubdtype(amap.dtype, np.number):
-        raise DataError(f"{where}: expected the anomaly map to be a numeric numpy array")
-    amap = np.squeeze(amap) if amap.ndim == 3 and 1 in (amap.shape[0], amap.shape[-1]) else amap
-    if amap.ndim != 2 or min(amap.shape) < 1:
-        raise DataError(f"{where}: expected an anomaly map of shape H×W, got {amap.shape}")
-    mask = _get(sample, "mask", None)
-    if mask is None:
-        mask = np.zeros(amap.shape, np.uint8)
-    mask = np.asarray(mask)
-    if mask.ndim == 3 and mask.shape[-1] == 1:
-        mask = mask[..., 0]
-    if mask.ndim != 2:
-        raise DataError(f"{where}: expected a ground-truth mask of shape H×W, got {mask.shape}")
-    if mask.dtype != bool:
-        values = np.unique(mask)
-        if not np.isin(values, (0, 1)).all():
-            shown = ", ".join(str(v) for v in values[:5])
-            hint = " (a 0/255 mask? divide it by 255)" if 255 in values else ""
-            raise DataError(f"{where}: expected a binary 0/1 mask, found values {{{shown}}}{hint}")
-    mask = mask.astype(np.uint8, copy=False)
-    resized = None
-    if amap.shape != mask.shape:
-        if not same_aspect(amap.shape, mask.shape):
-            raise DataError(
-                f"{where}: anomaly map of {amap.shape[0]}×{amap.shape[1]} does not match its "
-                f"{mask.shape[0]}×{mask.shape[1]} mask (another aspect ratio; maps are resized only when "
-                "the aspect ratio is the same)"
-            )
-        resized = (int(amap.shape[0]), int(amap.shape[1]))
-    amap = resize_to_mask(amap, mask.shape)
-    if not np.isfinite(amap).all():
-        raise DataError(f"{where}: anomaly map contains NaN or inf")
-    label = _get(sample, "label")
-    if isinstance(label, bool) or not isinstance(label, (int, np.integer)) or label < 0:
-        raise DataError(f"{where}: expected `label` to be an int >= 0, got {label!r}")
-    if label == 0 and mask.any():
-        raise DataError(f"{where}: labelled normal (0) but its mask has defect pixels")
-    defect_type = str(_get(sample, "defect_type"))
-    score = _get(sample, "score", None)
-    if score is not None:
-        score = float(score)
-        if math.isnan(score):
-            score = None
-        elif not math.isfinite(score):
-            raise DataError(f"{where}: image score is {score}")
-    return name, amap, mask, int(label), defect_type, score, resized
 
 
 def _sort_key(metric: str | None, rows: dict[str, dict]) -> Callable[[str], Any]:
@@ -291,9 +206,10 @@ def evaluate(
         "worst_normal": _Extremes(n_overlays),
     }
     resized_from: dict[tuple[int, int], int] = {}
-    n_missing_scores = 0
+    n_missing_scores = n_padding = n_pixels = 0
     for index, sample in enumerate(samples):
-        name, amap, mask, label, defect_type, score, resized = _check_sample(sample, index)
+        checked = check_sample(sample, index)
+        name, amap, mask, label, defect_type, score, resized, _ = checked
         if resized is not None:
             resized_from[resized] = resized_from.get(resized, 0) + 1
         n_missing_scores += score is None
@@ -302,11 +218,16 @@ def evaluate(
         seen.add(name)
         if label > 0 and defect_type == ALL:
             raise DataError(f"sample {name!r}: defect type {ALL!r} is reserved for the overall row")
-        amin, amax = float(amap.min()), float(amap.max())
+        # A letterbox's padding holds no photo: it is left out of the pixel metrics, the colour scale
+        # and the map maximum that stands in for a missing score.
+        photo_map, photo_mask = scored_pixels(checked)
+        n_padding += checked.n_padding
+        n_pixels += mask.size
+        amin, amax = float(photo_map.min()), float(photo_map.max())
         lo, hi = min(lo, amin), max(hi, amax)
         score = amax if score is None else score
         group = normal if label == 0 else types.setdefault(defect_type, _Group())
-        group.pixels.add(amap, mask, f"sample {name!r}")
+        group.pixels.add(photo_map, photo_mask, f"sample {name!r}")
         group.scores.append(score)
         per_image.append(ImageRow(name, defect_type, label, score))
 
@@ -367,11 +288,13 @@ def evaluate(
         pro_curves={r: pro_curves[r] for r in order if r in pro_curves},
         overlays=overlays,
         score_range=(lo, hi),
-        notes=_notes(resized_from, n_missing_scores, len(per_image)),
+        notes=_notes(resized_from, n_missing_scores, len(per_image), n_padding / n_pixels),
     )
 
 
-def _notes(resized_from: dict[tuple[int, int], int], n_missing_scores: int, n: int) -> list[str]:
+def _notes(
+    resized_from: dict[tuple[int, int], int], n_missing_scores: int, n: int, padding: float
+) -> list[str]:
     notes = [
         f"{k} of {n} anomaly maps were {h}×{w}, resized (bilinear) to their masks' size"
         for (h, w), k in sorted(resized_from.items())
@@ -380,6 +303,11 @@ def _notes(resized_from: dict[tuple[int, int], int], n_missing_scores: int, n: i
         notes.append(
             f"{n_missing_scores} of {n} samples had no image score (NaN or none given): "
             "the maximum of the anomaly map was used"
+        )
+    if padding:
+        notes.append(
+            "pixels outside the photos (letterbox padding of a `pad` import) are left out: "
+            f"{100 * padding:.1f} % of pixels"
         )
     return notes
 
