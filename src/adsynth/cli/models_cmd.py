@@ -10,7 +10,8 @@ from adsynth.cli.common import json_option, print_rows
 @click.command("models")
 @json_option
 def models(as_json):
-    """List the models: name, family, training mode, pretrained backbone needed, paper."""
+    """List the models: name, family, training mode, pretrained backbone needed, synthetic anomalies, the
+    real-defect supervision it accepts (weak: image labels, full: masks), paper."""
     from adsynth.zoo import load_models
     from adsynth.zoo.base import MODELS
 
@@ -23,6 +24,7 @@ def models(as_json):
             "needs_pretrained": cls.needs_pretrained,
             "uses_synthetic": cls.uses_synthetic,
             "default_recipe": cls.default_recipe,
+            "supervision": list(cls.supervision),
             "paper": cls.paper,
         }
         for name, cls in MODELS.items()
@@ -31,7 +33,10 @@ def models(as_json):
     def cells(r):
         synth = (r["default_recipe"] or "yes") if r["uses_synthetic"] else "no"
         pretrained = "yes" if r["needs_pretrained"] else "no"
-        return [r["name"], r["family"], r["fit_mode"], pretrained, synth, r["paper"]]
+        real = "+".join(s for s in r["supervision"] if s != "unsupervised") or "no"
+        return [r["name"], r["family"], r["fit_mode"], pretrained, synth, real, r["paper"]]
 
-    header = ["model", "family", "training", "pretrained backbone", "synthetic anomalies", "paper"]
+    header = [
+        "model", "family", "training", "pretrained backbone", "synthetic anomalies", "real defects", "paper",
+    ]  # fmt: skip
     print_rows(rows, as_json, header, cells)

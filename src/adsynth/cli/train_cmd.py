@@ -77,6 +77,25 @@ def parse_sets(sets: tuple[str, ...]) -> dict:
 )
 @textures_option()
 @split_option("Split to train on (default train).")
+@click.option(
+    "--real-defects",
+    type=click.Choice(["none", "all", "labels-only"]),
+    default=None,
+    help="Use the split's defective photos (dataset import --train-defects): `all` with their masks, "
+    "`labels-only` with image labels only (weak supervision). Default none. The model must accept it "
+    "(`adsynth models`, column 'real defects').",
+)
+@click.option(
+    "--no-synthetic",
+    is_flag=True,
+    help="With --real-defects: no synthetic anomalies at all (the real-only baseline).",
+)
+@click.option(
+    "--real-fraction",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=None,
+    help="Share of each epoch's samples that are real defective photos (default 0.25).",
+)
 @click.option("--backbone", default=None, help="Backbone name (timm) for models that use one.")
 @click.option(
     "--weights", type=click.Path(dir_okay=False), default=None, help="Backbone weights file (state_dict)."
@@ -109,6 +128,9 @@ def train(
     recipe,
     textures,
     split,
+    real_defects,
+    no_synthetic,
+    real_fraction,
     backbone,
     weights,
     no_pretrained,
@@ -129,6 +151,7 @@ def train(
       torchrun --nproc_per_node 4 -m adsynth train --model draem --data train.h5 --out runs/draem
       adsynth train --out runs/draem --resume
       adsynth train --model padim --data big.h5 --out runs/padim --image-size 128 --crop 4
+      adsynth train --model supersimplenet --data line7.h5 --out runs/ssn --real-defects all
     """
     import os
 
@@ -172,6 +195,9 @@ def train(
         textures=textures,
         hparams=hparams,
         split=split,
+        real_defects=real_defects,
+        synthetic=False if no_synthetic else None,
+        real_fraction=real_fraction,
         resume=resume,
         overwrite=overwrite,
         compile=compile_,
@@ -196,6 +222,8 @@ def train(
     else:
         summary = f"trained for {r.epochs} epochs ({r.steps} steps) in {r.seconds:.1f} s{rate}"
         summary += f", then {fitted}" if r.fitted_images else ""
+    if r.real_defects:
+        summary += f" with {r.real_defects} real defective photos"
     summary += f"; {losses}" if losses else ""
     say(
         mode,
@@ -208,5 +236,6 @@ def train(
         images_per_s=round(r.images_per_s, 3),
         fitted_images=r.fitted_images,
         image_size=r.image_size,
+        real_defects=r.real_defects,
         metrics=r.metrics,
     )

@@ -81,6 +81,14 @@ class AnomalyModel(nn.Module):
         uses_synthetic: True when training batches must carry synthetic anomalies
             (``aug_image``, ``aug_mask``, ``aug_label``), made online by a synth recipe.
         default_recipe: the recipe used for online synthesis when the user gives none.
+        supervision: what the method can learn from: ``"unsupervised"`` (normal images, with or without
+            synthetic anomalies), ``"weak"`` (defective photos with image labels only) and ``"full"``
+            (defective photos with masks). The trainer refuses real defects (``--real-defects``) that a
+            model does not declare, in one line, instead of silently ignoring them. A model that declares
+            ``weak`` or ``full`` finds in its training batches ``real_label`` (B, 1 for a real defective
+            photo), ``real_mask`` (B×1×H×W) and ``real_has_mask`` (B, 0 for a photo whose mask it must
+            not use); with a recipe, a real defective photo's ``aug_image`` is the photo itself and its
+            ``aug_mask`` the real mask (see :mod:`adsynth.zoo.data`).
         default_epochs, default_batch_size, default_lr: training defaults of the method.
         supported_channels: the image channel counts the method accepts; ``__init__`` raises a
             :class:`~adsynth.errors.ConfigError` for any other ``channels``.
@@ -98,6 +106,7 @@ class AnomalyModel(nn.Module):
     fit_mode: ClassVar[str] = "gradient"
     uses_synthetic: ClassVar[bool] = False
     default_recipe: ClassVar[str | None] = None
+    supervision: ClassVar[tuple[str, ...]] = ("unsupervised",)
     default_epochs: ClassVar[int] = 50
     default_batch_size: ClassVar[int] = 8
     default_lr: ClassVar[float] = 1e-3
@@ -111,6 +120,9 @@ class AnomalyModel(nn.Module):
         self.image_size = int(image_size)
         self.channels = int(channels)
         self._hparams = dict(hparams)
+        #: False when the trainer runs the real-only baseline (``--no-synthetic``): a model that makes
+        #: its own anomalies (feature noise) leaves them out; not saved (training-time only)
+        self.synthetic_anomalies = True
 
     def config(self) -> dict[str, Any]:
         """Everything needed to rebuild the model: ``MODELS.create(name, **config)``."""

@@ -10,9 +10,12 @@
 * ``fit``: one pass of ``fit_batch`` over the normal training images, then ``fit_end``;
 * ``both``: the gradient phase, then the fitting pass.
 
-Training uses the ``train`` split's normal images. When the model ``uses_synthetic`` (or a recipe is
-given) each item also carries ``aug_image``/``aug_mask``/``aug_label``, synthesised in the DataLoader
-worker from ``np.random.default_rng([seed, epoch, row])`` (see :mod:`adsynth.zoo.data`).
+Training uses the ``train`` split's normal images, and with ``real_defects`` (``all`` or ``labels-only``)
+its defective photos too, for a model that declares that supervision (:mod:`adsynth.zoo.real_defects`;
+``synthetic=False`` leaves the synthetic anomalies out: the real-only baseline). When the model
+``uses_synthetic`` (or a recipe is given) each item also carries ``aug_image``/``aug_mask``/``aug_label``,
+synthesised in the DataLoader worker from ``np.random.default_rng([seed, epoch, row])`` (see
+:mod:`adsynth.zoo.data`).
 
 On CUDA: mixed precision (bf16 where supported, else fp16 with a gradient scaler), channels-last
 tensors, pinned memory with non-blocking copies and optional ``torch.compile``. On CPU the run is
@@ -121,6 +124,13 @@ def _train(cfg: TrainConfig, device: torch.device, d: Dist, on_epoch_end, t0: fl
     if resume_ckpt is not None:
         model.load_state_dict(resume_ckpt["state_dict"])
     dataset.rotation = model.train_rotation()
+    if cfg.real_defects != "none":
+        from adsynth.zoo.real_defects import attach
+
+        if d.world > 1:
+            raise ConfigError("--real-defects trains in one process (not under torchrun) for now")
+        attach(dataset, cfg.split, cfg.real_defects, bool(cfg.synthetic))
+    model.synthetic_anomalies = cfg.synthetic is not False
     record = cfg.record()
     if d.main:
         write_config(out, record, cfg.model, model.config())
@@ -172,6 +182,7 @@ def _train(cfg: TrainConfig, device: torch.device, d: Dist, on_epoch_end, t0: fl
         seconds=time.perf_counter() - t0,
         fitted_images=fitted_images,
         image_size=cfg.image_size,
+        real_defects=len(dataset.real) if dataset.real is not None else 0,
     )
 
 

@@ -167,6 +167,17 @@ class SyntheticFeatureModel(FrozenBackboneModel):
                 break
         if need_stats and sums is not None:
             self._set_standardisation(*sums)
+        real = getattr(dataset, "real", None)
+        if keep and self._bank and real is not None:  # the real defective photos too (not in the statistics)
+            device = self.feat_mean.device
+            for start in range(0, len(real), 32):
+                items = [real.item(j) for j in range(start, min(start + 32, len(real)))]
+                raw = self.raw_embed(torch.stack([it["image"] for it in items]).to(device))
+                used += raw.numel() * raw.element_size()
+                if used > limit:
+                    self._bank = {}
+                    break
+                self._bank.update(zip([int(it["index"]) for it in items], raw, strict=True))
 
     @torch.no_grad()
     def normal_embeddings(self, dataset: Any, chunk: int = 32):

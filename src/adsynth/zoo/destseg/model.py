@@ -8,6 +8,11 @@ the channel-wise L2-normalised teacher and student features of the synthetic-def
 upsampled to the finest grid and concatenated) and is trained on the synthetic mask with focal (γ = 4) +
 L1 loss. Map: the head's output, upsampled to the input size; score: the mean of its ``top_k`` largest
 values. The synthetic defects come from the trainer's recipe (``--recipe``, default ``draem``).
+
+Real defects (``--real-defects all``): a real defective photo is one more positive of the segmentation
+head (its real mask is the target); the denoising student never sees it (it has no clean version). With
+``--no-synthetic`` the student learns to reproduce the teacher on normal images only (the paper's plain
+student-teacher) and the head learns from the real defects alone: the real-only baseline.
 """
 
 from __future__ import annotations
@@ -211,6 +216,7 @@ class DeSTSeg(FrozenBackboneModel):
     default_epochs = 6
     default_batch_size = 16
     default_lr = 0.4
+    supervision = ("unsupervised", "full")
 
     def __init__(
         self,
@@ -361,7 +367,15 @@ class DeSTSeg(FrozenBackboneModel):
             if not self.train_student:
                 return None
             # Denoising: the student sees the synthetic defect, the target is the clean image's teacher.
-            return cosine_distance_loss(self.features(batch["image"]), self.student_features(aug))
+            clean, aug = batch["image"], aug
+            real = batch.get("real_label")
+            if real is not None and bool((real > 0).any()):
+                # A real defective photo has no clean version to regress: the student skips it.
+                keep = real == 0
+                if not bool(keep.any()):
+                    return None
+                clean, aug = clean[keep], aug[keep]
+            return cosine_distance_loss(self.features(clean), self.student_features(aug))
         if not self.train_segmentation:
             return None
         with torch.no_grad():

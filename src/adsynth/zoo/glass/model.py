@@ -17,6 +17,10 @@ discriminator (per position, a logit of "anomalous") trained on three kinds of f
   mode the defect positions are first projected into the ring ``[2 r, 4 r]`` around the centre; focal
   loss (γ = 2) on the hardest ``hard_fraction`` of the positions.
 
+Real defects (``--real-defects all``): the real defective photos join the LAS term with their real masks
+(never projected into the ring) and are left out of the normal and GAS terms; with ``--no-synthetic``
+(the real-only baseline) the GAS term and the recipe are off.
+
 Map: the sigmoid of the discriminator per position, upsampled bilinearly and blurred; image score: the
 maximum of the per-position logits.
 """
@@ -91,6 +95,7 @@ class GLASS(SyntheticFeatureModel):
     )
     uses_synthetic = True
     default_recipe = "draem"
+    supervision = ("unsupervised", "full")
     default_epochs = 16
     default_batch_size = 8
     default_lr = 2e-4
@@ -199,19 +204,27 @@ class GLASS(SyntheticFeatureModel):
         feats = self.adaptor(self.train_embed(batch))
         gen = self.step_generator()
         self.step += 1
+        real_row = batch.get("real_label")
+        real_row = real_row > 0 if real_row is not None and bool((real_row > 0).any()) else None
+        if real_row is not None:  # real defective photos are positives of the LAS term only
+            feats = feats[~real_row]
         sphere = hp["distribution"] == "hypersphere"
         center = None
         if sphere:
             center = self._center if self._center is not None else feats.detach().mean(0)
             center = center.to(feats.device).unsqueeze(0)
 
-        # LAS: the recipe's synthetic-defect images that hold a defect (the others equal normal images).
+        # LAS: the recipe's synthetic-defect images that hold a defect (the others equal normal images),
+        # and the real defective photos with their masks.
         aug_mask = batch["aug_mask"]
         has = aug_mask.flatten(1).amax(1) > 0
         fake = mask = None
         if bool(has.any()):
             fake = self.adaptor(self.embed(batch["aug_image"][has]))
             mask = F.adaptive_max_pool2d(aug_mask[has].float(), fake.shape[-2:])[:, 0]
+        synthetic_mask = mask
+        if mask is not None and real_row is not None:
+            synthetic_mask = mask * (~real_row[has]).to(mask)[:, None, None]
 
         radius = None
         if sphere:
@@ -221,19 +234,22 @@ class GLASS(SyntheticFeatureModel):
                 normal_pts.append(dist[mask == 0])
             radius = torch.quantile(torch.cat(normal_pts), hp["radius_quantile"])
 
-        gaus = self._global_anomalies(feats, gen, center, radius)
-        scores = self.discriminator(torch.cat([feats, gaus]))
-        normal, synthetic = scores.chunk(2)
-        loss = bce_pair(normal, synthetic)
-        out = {
-            "p_true": (normal.detach() < 0).float().mean(),
-            "p_fake": (synthetic.detach() >= 0).float().mean(),
-        }
+        if self.synthetic_anomalies:
+            gaus = self._global_anomalies(feats, gen, center, radius)
+            scores = self.discriminator(torch.cat([feats, gaus]))
+            normal, synthetic = scores.chunk(2)
+            loss = bce_pair(normal, synthetic)
+            p_fake = (synthetic.detach() >= 0).float().mean()
+        else:  # the real-only baseline: normal features and the real defects' LAS term
+            normal = self.discriminator(feats)
+            loss = F.binary_cross_entropy_with_logits(normal, torch.zeros_like(normal))
+            p_fake = torch.zeros(())
+        out = {"p_true": (normal.detach() < 0).float().mean(), "p_fake": p_fake}
         if fake is not None:
             if sphere:
                 lo, hi = (f * radius for f in LAS_SPHERE_RING)
                 ring = center + ring_projection(fake - center, lo, hi)
-                fake = torch.where(mask.unsqueeze(1) > 0, ring, fake)
+                fake = torch.where(synthetic_mask.unsqueeze(1) > 0, ring, fake)
             logits = self.discriminator(fake)
             las = hard_focal_loss(logits, mask, hp["hard_fraction"], hp["focal_gamma"])
             loss = loss + hp["las_weight"] * las

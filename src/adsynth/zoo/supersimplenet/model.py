@@ -15,7 +15,9 @@ bilinearly and blurred (σ = 4 px at 256) are the map; the classification logit 
 Real defects (supervised and mixed training): when a batch carries ``real_mask`` (B×1×H×W, 0/1), the
 real masks are downsampled to the feature grid (bilinear, ≥ 0.5, as DeSTSeg) and OR-ed into the target,
 synthetic noise is never put on a real defect, and ``real_label`` (B) marks defective images, with or
-without a mask (weak labels: an image-level target only). See :func:`synthesise`.
+without a mask (weak labels: an image-level target only, no noise on them and no segmentation loss).
+See :func:`synthesise` and :mod:`adsynth.zoo.real_defects`. Without synthetic anomalies (the real-only
+baseline, ``--no-synthetic``) the batch is not doubled and the real masks are the only target.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ def synthesise(
     threshold: float,
     empty_fraction: float = 0.5,
     real_mask: torch.Tensor | None = None,
+    clean: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Feature noise inside Perlin masks, never on a real defect.
 
@@ -55,6 +58,8 @@ def synthesise(
         rng: draws the Perlin masks; ``generator`` draws the noise (on the CPU).
         noise_std, threshold, empty_fraction: noise σ, Perlin threshold, fraction of empty masks.
         real_mask: optional B×1×h×w 0/1 masks of real defects at the feature grid.
+        clean: optional B bools: rows left without noise (defective photos known by their label only,
+            whose defect could be anywhere).
 
     Returns:
         ``(perturbed B×D×h×w, target B×1×h×w)`` with target = synthetic mask OR real mask.
@@ -62,6 +67,8 @@ def synthesise(
     b, _, h, w = feats.shape
     masks = perlin_masks(b, (h, w), rng, empty_fraction=empty_fraction, threshold=threshold, max_scale_log2=5)
     noise_mask = torch.from_numpy(masks).unsqueeze(1).to(feats.device, feats.dtype)
+    if clean is not None:
+        noise_mask = noise_mask * (~clean.to(feats.device)).to(feats.dtype)[:, None, None, None]
     target = noise_mask
     if real_mask is not None:
         real = real_mask.to(feats.device, feats.dtype)
@@ -135,6 +142,7 @@ class SuperSimpleNet(SyntheticFeatureModel):
     default_epochs = 8
     default_batch_size = 16
     default_lr = 1e-3
+    supervision = ("unsupervised", "weak", "full")
 
     def __init__(
         self,
@@ -185,38 +193,59 @@ class SuperSimpleNet(SyntheticFeatureModel):
         return opt, sched
 
     def real_targets(self, batch: dict[str, torch.Tensor], size: tuple[int, int]):
-        """Real defects of a batch at the feature grid: (B×1×h×w masks or None, B labels or None)."""
+        """Real defects of a batch at the feature grid: ``(B×1×h×w masks or None, B labels or None,
+        B bool weak rows or None)``; a weak row is a defective photo without a usable mask."""
         mask = batch.get("real_mask")
         if mask is not None:
             mask = F.interpolate(mask.float(), size=size, mode="bilinear", align_corners=False)
             mask = (mask >= 0.5).float()
         label = batch.get("real_label")
-        return mask, None if label is None else label.float()
+        has = batch.get("real_has_mask")
+        weak = None
+        if label is not None and has is not None:
+            weak = (label > 0) & (has == 0)
+            weak = weak if bool(weak.any()) else None
+        return mask, None if label is None else label.float(), weak
 
     def training_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         hp = self._hparams
         feats = self.adaptor(self.train_embed(batch))
-        real_mask, real_label = self.real_targets(batch, tuple(feats.shape[-2:]))
-        feats = torch.cat([feats, feats])
-        if real_mask is not None:
-            real_mask = torch.cat([real_mask, real_mask])
-        perturbed, target = synthesise(
-            feats,
-            self.step_rng(),
-            self.step_generator(),
-            noise_std=hp["noise_std"],
-            threshold=hp["perlin_threshold"],
-            empty_fraction=hp["empty_fraction"],
-            real_mask=real_mask,
-        )
+        real_mask, real_label, weak = self.real_targets(batch, tuple(feats.shape[-2:]))
+        if self.synthetic_anomalies:
+            # Each image twice, each copy with its own Perlin mask of feature noise (half of them empty).
+            feats = torch.cat([feats, feats])
+            if real_mask is not None:
+                real_mask = torch.cat([real_mask, real_mask])
+            if real_label is not None:
+                real_label = torch.cat([real_label, real_label])
+            if weak is not None:
+                weak = torch.cat([weak, weak])
+            perturbed, target = synthesise(
+                feats,
+                self.step_rng(),
+                self.step_generator(),
+                noise_std=hp["noise_std"],
+                threshold=hp["perlin_threshold"],
+                empty_fraction=hp["empty_fraction"],
+                real_mask=real_mask,
+                clean=weak,
+            )
+        else:  # the real-only baseline: the real masks are the only anomalies
+            perturbed = feats
+            target = real_mask if real_mask is not None else torch.zeros_like(feats[:, :1])
         self.step += 1
         label = target.flatten(1).amax(1)
         if real_label is not None:
-            label = torch.maximum(label, torch.cat([real_label, real_label]).to(label))
+            label = torch.maximum(label, real_label.to(label))
         seg, score = self.segdec(perturbed)
-        seg_loss = binary_focal_loss(seg, target, gamma=4.0) + truncated_l1(
-            -seg[target == 0], -seg[target > 0]
-        )
+        if weak is not None:  # image labels only: no pixel target for these photos
+            seg, target = seg[~weak], target[~weak]
+        if seg.numel():
+            seg_loss = binary_focal_loss(seg, target, gamma=4.0) + truncated_l1(
+                -seg[target == 0], -seg[target > 0]
+            )
+        else:  # a batch of weakly labelled photos only
+            seg_loss = seg.sum()
         cls_loss = binary_focal_loss(score, label, gamma=4.0)
         return {"loss": seg_loss + cls_loss, "seg_loss": seg_loss.detach(), "cls_loss": cls_loss.detach()}
 

@@ -30,8 +30,16 @@ FIXED_ON_RESUME = (
     "split",
     "hparams",
     "crop",
+    "real_defects",
+    "synthetic",
+    "real_fraction",
 )
 FIT_MODES = ("gradient", "fit", "both")
+#: ``real_defects`` modes: the training split's defective photos left out, used with their masks, or
+#: used with their image labels only (weak supervision)
+REAL_DEFECT_MODES = ("none", "all", "labels-only")
+#: the supervision a model must declare (``AnomalyModel.supervision``) for each mode
+NEEDS_SUPERVISION = {"all": "full", "labels-only": "weak"}
 
 
 @dataclass
@@ -60,6 +68,14 @@ class TrainConfig:
             photo's own resolution (no padding; see :mod:`adsynth.zoo.data`); 0 (default): the whole
             image resized to the square. Recorded in the checkpoint, where ``predict`` reads it to
             default to ``fit="tile"``.
+        real_defects: the training split's defective photos (``adsynth dataset import --train-defects``):
+            ``"none"`` (default: normal images only), ``"all"`` (with their masks: supervised, or mixed
+            with synthetic anomalies) or ``"labels-only"`` (image labels only: weak supervision). The
+            model must declare that supervision (``AnomalyModel.supervision``), else a ConfigError.
+        synthetic: train on synthetic anomalies too (None: True); False with real defects is the
+            real-only baseline (no recipe, no feature noise).
+        real_fraction: the share of each epoch's samples that are real defective photos (drawn in turn,
+            each as often as the others; default 0.25): the normal images are all seen once per epoch.
         resume: continue the run in ``out`` from ``last.pt``.
         overwrite: replace an existing run in ``out``.
         compile: ``torch.compile`` the training step.
@@ -91,6 +107,9 @@ class TrainConfig:
     hparams: dict[str, Any] = field(default_factory=dict)
     split: str | None = None
     crop: int | None = None
+    real_defects: str | None = None
+    synthetic: bool | None = None
+    real_fraction: float | None = None
     resume: bool = False
     overwrite: bool = False
     compile: bool = False
@@ -112,6 +131,18 @@ class TrainConfig:
         if self.crop is not None:
             self.crop = _check_int(self.crop, "crop", minimum=0)
         self.workers = _check_int(self.workers, "workers", minimum=0)
+        if self.real_defects is not None and self.real_defects not in REAL_DEFECT_MODES:
+            raise ConfigError(
+                f"expected `real_defects` to be one of {', '.join(REAL_DEFECT_MODES)}, "
+                f"got {self.real_defects!r}"
+            )
+        if self.synthetic is not None and not isinstance(self.synthetic, bool):
+            raise ConfigError(f"expected `synthetic` to be true or false, got {self.synthetic!r}")
+        if self.real_fraction is not None:
+            f = self.real_fraction
+            if isinstance(f, bool) or not isinstance(f, numbers.Real) or not 0 < f < 1:
+                raise ConfigError(f"expected `real_fraction` in (0, 1), got {f!r}")
+            self.real_fraction = float(f)
         self.progress = progress_mode(self.progress)
 
     def record(self) -> dict[str, Any]:
@@ -142,6 +173,7 @@ class TrainResult:
     seconds: float
     fitted_images: int = 0  # images (or crop windows) the fit phase of this run passed over
     image_size: int | None = None
+    real_defects: int = 0  # real defective photos the gradient phase trained on
 
 
 def _check_int(value: Any, name: str, minimum: int) -> int:
@@ -194,8 +226,25 @@ def resolve(cfg: TrainConfig, cls: type) -> TrainConfig:
         epochs = cfg.epochs if cfg.epochs is not None else int(cls.default_epochs)
         if epochs < 1:
             raise ConfigError(f"expected `epochs` >= 1 for the gradient-trained {cfg.model!r}, got {epochs}")
+    real = cfg.real_defects if cfg.real_defects is not None else "none"
+    if real != "none":
+        need = NEEDS_SUPERVISION[real]
+        accepted = tuple(getattr(cls, "supervision", ("unsupervised",)))
+        if need not in accepted:
+            raise ConfigError(
+                f"model {cfg.model!r} trains on normal images only and cannot use real defects "
+                f"(--real-defects {real} needs {need} supervision; it accepts: {', '.join(accepted)})"
+            )
+        if cfg.crop:
+            raise ConfigError("--real-defects cannot be combined with --crop yet")
+    synthetic = cfg.synthetic is not False
+    if not synthetic and real == "none":
+        raise ConfigError("--no-synthetic needs real defects to learn from (--real-defects all|labels-only)")
     recipe = cfg.recipe
-    if recipe is None and cls.uses_synthetic:
+    if not synthetic:
+        if recipe is not None:
+            raise ConfigError("--no-synthetic trains on real defects only: leave out --recipe")
+    elif recipe is None and cls.uses_synthetic:
         recipe = cls.default_recipe
         if recipe is None:
             raise ConfigError(f"model {cfg.model!r} trains on synthetic anomalies: give a recipe (--recipe)")
@@ -211,6 +260,11 @@ def resolve(cfg: TrainConfig, cls: type) -> TrainConfig:
         crop=cfg.crop if cfg.crop is not None else 0,
         hparams=dict(cfg.hparams or {}),
         recipe=recipe,
+        real_defects=real,
+        synthetic=synthetic,
+        real_fraction=(cfg.real_fraction if cfg.real_fraction is not None else 0.25)
+        if real != "none"
+        else None,
     )
 
 
@@ -239,6 +293,8 @@ def merge_resume(cfg: TrainConfig, saved: dict[str, Any]) -> TrainConfig:
     mine = cfg.record()
     for k in FIXED_ON_RESUME:
         given, was = mine.get(k), saved.get(k)
+        if k not in saved and k in ("real_defects", "synthetic", "real_fraction"):
+            continue  # a run saved before these options existed trained on normal images only
         if k == "hparams":
             if given and given != was:
                 raise ConfigError(f"cannot resume with other hyper-parameters (the run used {was})")

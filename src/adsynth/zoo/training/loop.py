@@ -174,6 +174,12 @@ class GradientLoop:
             self.sampler = DistributedSampler(
                 run.dataset, num_replicas=d.world, rank=d.rank, shuffle=True, seed=cfg.seed
             )
+        elif getattr(run.dataset, "real", None) is not None:
+            from adsynth.zoo.real_defects import RealDefectSampler
+
+            self.sampler = RealDefectSampler(
+                len(run.dataset), len(run.dataset.real), cfg.real_fraction, seed=cfg.seed
+            )
         else:
             self.sampler = EpochSampler(len(run.dataset), seed=cfg.seed)
         self.log = RunLog(run.out, keep_epochs=run.epoch if resume is not None else None, enabled=d.main)
