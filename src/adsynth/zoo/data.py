@@ -130,6 +130,11 @@ class ZooDataset(torch.utils.data.Dataset):
         self.crops: list[tuple[tuple[int, int, int, int], tuple[int, int]]] | None = None
         #: windows per photo and epoch when training on crops
         self.crops_per_image = 1
+        #: the training split's real defective photos (:func:`adsynth.zoo.real_defects.attach`): items
+        #: ``len(self) + j``; every item then carries ``real_*`` fields
+        self.real: Any = None
+        #: with real defects: whether synthetic anomalies are made too (else ``aug_*`` = the item itself)
+        self.real_synthetic = True
 
     def __len__(self) -> int:
         return len(self.reader) * (self.crops_per_image if self.crops is not None else 1)
@@ -195,6 +200,17 @@ class ZooDataset(torch.utils.data.Dataset):
         return SynthContext(pool=self._pool, index=i, name=name)
 
     def __getitem__(self, i: int) -> dict[str, Any]:
+        if self.real is not None:
+            from adsynth.zoo.real_defects import as_augmented, normal_fields
+
+            if i >= len(self):
+                item = self.real.item(i - len(self))
+                return as_augmented(item) if self.recipe is not None or not self.real_synthetic else item
+            out = normal_fields(self._item(i), self.image_size)
+            return as_augmented(out) if self.recipe is None and not self.real_synthetic else out
+        return self._item(i)
+
+    def _item(self, i: int) -> dict[str, Any]:
         k = 0
         if self.crops is not None:
             i, k = divmod(i, self.crops_per_image)
