@@ -51,4 +51,5 @@ def demo(out, sample, model, epochs, size, device, seed, overwrite):
     )
     click.echo("")
     click.echo(format_markdown(r.report).split("\n", 4)[4].rstrip())
-    click.echo(f"\nfiles: {r.root}/ (train.h5, test.h5, test_preview.png, run/model.pt, maps.h5, report/)")
+    files = "train.h5, heldout.h5, test.h5, test_preview.png, run/model.pt, maps.h5, report/"
+    click.echo(f"\nfiles: {r.root}/ ({files})")

@@ -61,6 +61,9 @@ from adsynth.cli.common import (
 @click.option("--no-overlays", is_flag=True, help="With --input: no overlay PNGs.")
 @click.option("--save-maps", is_flag=True, help="With --input: also write maps/<name>.npy.")
 @click.option("--resume", is_flag=True, help="With --input: keep the finished rows, score the rest.")
+@click.option(
+    "--skip-bad", is_flag=True, help="With --input: skip unreadable photos and list them instead of failing."
+)
 @overwrite_option
 @log_options
 def predict(
@@ -80,6 +83,7 @@ def predict(
     no_overlays,
     save_maps,
     resume,
+    skip_bad,
     overwrite,
     quiet,
     log_json,
@@ -120,6 +124,7 @@ def predict(
                 save_maps=save_maps,
                 resume=resume,
                 overwrite=overwrite,
+                skip_bad=skip_bad,
                 progress=bar,
             )
         text = f"wrote {r.out}: {r.n} images in {r.seconds:.1f} s ({r.images_per_s:.1f} img/s, --fit {r.fit})"
@@ -127,6 +132,10 @@ def predict(
             text += f", {r.skipped} already done"
         if r.warning is not None:
             click.echo(f"warning: {r.warning}", err=True)
+        if r.unreadable:
+            click.echo(f"warning: skipped {len(r.unreadable)} unreadable photo(s):", err=True)
+            for name, why in r.unreadable:
+                click.echo(f"  {name}: {why}", err=True)
         if r.image_threshold is None:  # "flagged 0" would read as "all good"
             verdict = (
                 "no image threshold set: the decision column is empty (set one with "
@@ -142,13 +151,14 @@ def predict(
             fit=r.fit,
             n=r.n,
             skipped=r.skipped,
+            unreadable=[name for name, _ in r.unreadable],
             flagged=None if r.image_threshold is None else r.flagged,
             image_threshold=r.image_threshold,
             seconds=round(r.seconds, 3),
         )
         return
-    if resume or save_maps or no_overlays or fit is not None:
-        raise click.UsageError("--fit, --resume, --save-maps and --no-overlays go with --input")
+    if resume or save_maps or no_overlays or skip_bad or fit is not None:
+        raise click.UsageError("--fit, --resume, --save-maps, --no-overlays and --skip-bad go with --input")
     from adsynth.zoo.predict import predict_dataset
 
     with Progress(None, "predict", mode=mode) as bar:

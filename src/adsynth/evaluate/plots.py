@@ -90,7 +90,8 @@ def overlay(
     score: float | None = None,
 ) -> np.ndarray:
     """RGB uint8 picture: the image with the anomaly map as a heat overlay and the GT contour in green,
-    above a colour bar of the map's scale (``vmin`` … ``vmax``, with ``score`` marked) and ``caption``.
+    above a colour bar of the map's scale (``vmin`` … ``vmax``, with ``score`` marked: clamped to the
+    bar's end with an arrowhead and a line of text when it lies beyond) and ``caption``.
 
     The heat colours use one fixed range ``[vmin, vmax]`` for every overlay of a report, so pictures
     can be compared; this is for display only and never touches the metrics.
@@ -120,22 +121,41 @@ def overlay(
     return np.concatenate([out, _scale_bar(out.shape[1], vmin, vmax, caption, score)], axis=0)
 
 
+def _off_scale(score: float | None, vmin: float, vmax: float) -> str | None:
+    """What to say of a score outside the colour bar (a model's image score need not be a map value:
+    PatchCore's exceeds its map's maximum), or None when the tick lies on the bar."""
+    if score is None or vmin <= score <= vmax:
+        return None
+    return f"score {score:.4g} {'above' if score > vmax else 'below'} the scale"  # ends labelled above
+
+
 def _scale_bar(width: int, vmin: float, vmax: float, caption: str | None, score: float | None) -> np.ndarray:
-    """A strip under an overlay: the colour bar with its range, the score's tick, and a caption."""
+    """A strip under an overlay: the colour bar with its range, the score's tick, and a caption.
+
+    A score beyond the bar is clamped to its end and drawn as an arrowhead pointing off the scale, with
+    a line of text saying so (a plain tick there would read as a score equal to the end)."""
     font, scale, thick = cv2.FONT_HERSHEY_SIMPLEX, 0.35, 1
     line = 12
-    strip = np.full((10 + 2 * line + (line if caption else 0) + 4, width, 3), 255, np.uint8)
+    off = _off_scale(score, vmin, vmax)
+    texts = [t for t in (off, caption) if t]
+    strip = np.full((10 + 2 * line + line * len(texts) + 4, width, 3), 255, np.uint8)
     ramp = np.linspace(0, 255, width).astype(np.uint8)[None, :].repeat(10, axis=0)
     strip[:10] = cv2.cvtColor(cv2.applyColorMap(ramp, cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
     if score is not None and vmax > vmin:
         x = int(np.clip((score - vmin) / (vmax - vmin), 0, 1) * (width - 1))
-        strip[:10, max(0, x - 1) : x + 2] = 0
+        if off is None:
+            strip[:10, max(0, x - 1) : x + 2] = 0
+        else:  # an arrowhead at the end of the bar, pointing off the scale
+            tip, base = (width - 1, width - 11) if score > vmax else (0, 10)
+            arrow = np.array([[tip, 5], [base, 0], [base, 9]], np.int32)
+            cv2.fillConvexPoly(strip, arrow, (255, 255, 255))
+            cv2.polylines(strip, [arrow], True, (0, 0, 0), 1)
     lo, hi = f"{vmin:.4g}", f"{vmax:.4g}"
     (hw, _), _ = cv2.getTextSize(hi, font, scale, thick)
     cv2.putText(strip, lo, (1, 10 + line - 2), font, scale, (0, 0, 0), thick, cv2.LINE_AA)
     cv2.putText(strip, hi, (width - hw - 1, 10 + line - 2), font, scale, (0, 0, 0), thick, cv2.LINE_AA)
-    if caption:
-        cv2.putText(strip, caption, (1, 10 + 2 * line - 1), font, scale, (0, 0, 0), thick, cv2.LINE_AA)
+    for k, text in enumerate(texts, start=2):
+        cv2.putText(strip, text, (1, 10 + k * line - 1), font, scale, (0, 0, 0), thick, cv2.LINE_AA)
     return strip
 
 

@@ -29,7 +29,7 @@ import os
 import time
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,8 @@ class InferResult:
     warning: str | None = None
     #: the image threshold of the decisions; None: none set, the decision column is empty
     image_threshold: float | None = None
+    #: ``(name, why)`` of the photos that could not be read, left out (``skip_bad``)
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
 
 
 def trained_on_crops(ckpt: dict[str, Any]) -> int:
@@ -150,9 +152,22 @@ def regions_of(amap: np.ndarray, threshold: float, min_area: int = 1) -> list[di
     return sorted(out, key=lambda r: -r["area"])
 
 
-def _batches(items: list[tuple[str, Any]], size: int) -> Iterator[list[tuple[str, np.ndarray]]]:
+def _batches(
+    items: list[tuple[str, Any]], size: int, unreadable: list[tuple[str, str]] | None
+) -> Iterator[list[tuple[str, np.ndarray]]]:
+    """The photos read, ``size`` at a time. An unreadable one raises, or with an ``unreadable`` list is
+    recorded there as ``(name, why)`` and left out."""
     for start in range(0, len(items), size):
-        yield [(name, _read(src)) for name, src in items[start : start + size]]
+        batch = []
+        for name, src in items[start : start + size]:
+            try:
+                batch.append((name, _read(src)))
+            except DataError as e:
+                if unreadable is None:
+                    raise DataError(f"{e}; pass --skip-bad to score the other photos") from None
+                unreadable.append((name, str(e)))
+        if batch:
+            yield batch
 
 
 def infer_photos(
@@ -171,6 +186,7 @@ def infer_photos(
     save_maps: bool = False,
     resume: bool = False,
     overwrite: bool = False,
+    skip_bad: bool = False,
     progress: Any = None,
 ) -> InferResult:
     """Score new photos with a trained model and write the results folder (see the module docstring).
@@ -191,6 +207,8 @@ def infer_photos(
         overlays, save_maps: write the overlay PNGs / the raw maps.
         resume: keep the rows of ``out`` and score only the photos not in them.
         overwrite: replace an existing results folder.
+        skip_bad: leave out photos that cannot be read (corrupt, unsupported) and list them in the
+            result's ``unreadable``, instead of stopping at the first; none readable is still an error.
         progress: a callable ``progress(n_done)``.
     """
     from adsynth.evaluate.plots import encode_png, overlay
@@ -235,11 +253,12 @@ def infer_photos(
         new_file = not results.exists()
         n = flagged = 0
         scale = None
+        unreadable: list[tuple[str, str]] | None = [] if skip_bad else None
         with open(results, "a", newline="") as fcsv, open(out / REGIONS_FILE, "a") as fjs:
             writer = csv.DictWriter(fcsv, fieldnames=FIELDS)
             if new_file:
                 writer.writeheader()
-            for batch in _batches(todo, int(batch_size)):
+            for batch in _batches(todo, int(batch_size), unreadable):
                 imgs = [img for _, img in batch]
                 results_ = predict_photos(model, imgs, fit, overlap, int(batch_size), dev)
                 if scale is None and overlays:  # one colour scale for the run, from the first batch
@@ -266,8 +285,12 @@ def infer_photos(
                 fjs.flush()
                 if progress is not None:
                     progress(len(done) + n)
+        if unreadable and len(unreadable) == len(todo):
+            raise DataError(f"{inputs}: none of the {len(todo)} photos could be read ({unreadable[0][1]})")
     dt = time.perf_counter() - t0
-    return InferResult(out, n, len(items) - len(todo), flagged, dt, n / max(dt, 1e-9), fit, note, t_img)
+    return InferResult(
+        out, n, len(items) - len(todo), flagged, dt, n / max(dt, 1e-9), fit, note, t_img, unreadable or []
+    )
 
 
 def _inside(out: Path, folder: str, name: str, suffix: str) -> Path:
