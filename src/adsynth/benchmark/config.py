@@ -6,11 +6,15 @@ The YAML (read with ``yaml.safe_load``)::
       mt: /tmp/mt/mt128.h5                       # an adsynth .h5: train on its normal `train` images
       mt-synth: {train: /tmp/mt/mt128.h5, test: synth_test.h5}   # a held-out synthetic test set
       parts: {folder: photos/, import: {size: 128}}              # a folder, imported once into out/
+      mt-few:                      # a learning curve over K real defects per type in the training split:
+        train: /tmp/mt/mt128.h5    # datasets mt-few-k<K>-f<F>, written once into out/datasets/ by
+        fewshot: {k: [0, 1, 2, 5], folds: 3, pool: 5, seed: 0}   # adsynth.data.fewshot.split_defects
     models:
       draem: {hparams: {base_width: 16}, epochs: 2}
       ssl-ae: {hparams: {base_width: 16}}
       draem-w32: {model: draem, hparams: {base_width: 32}}       # a second entry of one registry model
       padim: {}                                                  # not trained on synthetic anomalies
+      ssn-real: {model: supersimplenet, real_defects: all, synthetic: false}   # real defects only
     recipes: [cutpaste-scar, draem, poisson, my_recipe.yaml]
     seeds: [0, 1]
     budget: {epochs: 1}          # or {minutes: 2}: per cell, the epochs that fit (see runner)
@@ -23,6 +27,12 @@ A model that ``uses_synthetic`` (registry flag) runs once per recipe; any other 
 no recipe (its ``recipes:`` key can ask for some). Every name is checked against the registries, every
 hyper-parameter with ``MODELS.check_params`` and every option by :class:`~adsynth.zoo.trainer.TrainConfig`:
 an unknown model, recipe, key or parameter is a :class:`~adsynth.errors.ConfigError` naming it.
+
+A model's ``real_defects`` (``none``, ``all``, ``labels-only``) and ``synthetic`` (true) go to
+:class:`~adsynth.zoo.trainer.TrainConfig`; ``synthetic: false`` drops the recipes. On the datasets of a
+``fewshot`` entry a model without real defects runs only at K = 0 (its training data do not depend on K,
+and one fold's test set is the same for every K), a model with real defects only at K >= 1; the report
+``fewshot.md`` (:mod:`adsynth.benchmark.fewshot`) draws the learning curves.
 """
 
 from __future__ import annotations
@@ -35,6 +45,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from adsynth.benchmark.checks import check_resources
+from adsynth.benchmark.fewshot import check_k_rule, expand, runs_on
 from adsynth.errors import ConfigError
 
 #: the label of "no recipe" (models that do not train on synthetic anomalies)
@@ -44,9 +56,15 @@ TOP_KEYS = {
     "datasets", "models", "recipes", "seeds", "budget", "image_size", "batch_size", "lr", "device",
     "workers", "textures", "matrix_metrics", "pro_limit", "plots",
 }  # fmt: skip
-MODEL_KEYS = {"model", "hparams", "epochs", "minutes", "batch_size", "lr", "image_size", "recipes"}
-DATASET_KEYS = {"train", "test", "folder", "import", "split", "subset"}
+MODEL_KEYS = {
+    "model", "hparams", "epochs", "minutes", "batch_size", "lr", "image_size", "recipes", "real_defects",
+    "synthetic",
+}  # fmt: skip
+DATASET_KEYS = {"train", "test", "folder", "import", "split", "subset", "fewshot"}
 SUBSET_KEYS = {"train", "test_per_type", "seed"}
+#: fields added after the first benchmarks: left out of a cell's spec at their default, so that the
+#: cells of an existing benchmark keep their hashes (``--resume`` keeps them)
+_LATER_FIELDS = {"fewshot": None, "group": None, "real_defects": "none", "synthetic": True}
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -61,7 +79,11 @@ class DatasetSpec:
     #: a seeded subset written to ``out/datasets/<name>.h5`` first: ``train`` normal images, at most
     #: ``test_per_type`` test images of each defect type (and of the normal ones); CPU-sized runs
     subset: dict[str, int] | None = None
-    source: str | None = None  # the file the subset is drawn from
+    source: str | None = None  # the file the subset (or the fewshot selection) is drawn from
+    #: ``{k, fold, pool, seed}`` of :func:`adsynth.data.fewshot.split_defects`, written to
+    #: ``out/datasets/<name>.h5`` first (one of a ``fewshot`` entry's datasets)
+    fewshot: dict[str, int] | None = None
+    group: str | None = None  # the ``fewshot`` entry this dataset was expanded from
 
 
 @dataclass(frozen=True)
@@ -76,6 +98,12 @@ class ModelSpec:
     image_size: int | None
     recipes: tuple[str, ...]
     uses_synthetic: bool
+    real_defects: str = "none"
+    synthetic: bool = True
+
+
+def _spec(obj: Any) -> dict[str, Any]:
+    return {k: v for k, v in asdict(obj).items() if not (k in _LATER_FIELDS and v == _LATER_FIELDS[k])}
 
 
 @dataclass(frozen=True)
@@ -118,11 +146,12 @@ class BenchConfig:
         return next(d for d in self.datasets if d.name == name)
 
     def cells(self) -> list[Cell]:
-        """Every cell, in a fixed order (datasets, models, recipes, seeds as listed)."""
+        """Every cell, in a fixed order (datasets, models, recipes, seeds as listed; see :func:`runs_on`)."""
         return [
             Cell(d.name, m.label, r, s)
             for d in self.datasets
             for m in self.models
+            if runs_on(m, d)
             for r in m.recipes
             for s in self.seeds
         ]
@@ -131,8 +160,8 @@ class BenchConfig:
         """Everything that determines a cell's result (its hash decides whether a finished cell is kept)."""
         m, d = self.model(cell.model), self.dataset(cell.dataset)
         return {
-            "dataset": asdict(d),
-            "model": {k: v for k, v in asdict(m).items() if k not in ("recipes", "label")},
+            "dataset": _spec(d),
+            "model": {k: v for k, v in _spec(m).items() if k not in ("recipes", "label")},
             "recipe": None if cell.recipe == NO_RECIPE else self.recipes[cell.recipe],
             "seed": cell.seed,
             "epochs": m.epochs if m.epochs is not None else self.epochs,
@@ -152,8 +181,9 @@ class BenchConfig:
         return _hash({c.id: self.cell_spec(c) for c in self.cells()} | {"metrics": self.matrix_metrics})
 
     def to_dict(self) -> dict[str, Any]:
-        """The manifest ``benchmark.json``: the config, its hash, every cell's hash (all ``merge`` needs)."""
-        return {
+        """The manifest ``benchmark.json``: the config, its hash, every cell's hash (all ``merge`` needs),
+        and with ``fewshot`` datasets, each one's entry, K and fold (what the learning-curve report needs)."""
+        manifest = {
             "format": "adsynth-benchmark",
             "config": self.raw,
             "config_hash": self.hash(),
@@ -161,6 +191,14 @@ class BenchConfig:
             "matrix_metrics": list(self.matrix_metrics),
             "cells": {c.id: self.cell_hash(c) for c in self.cells()},
         }
+        fewshot = {
+            d.name: {"group": d.group, "k": d.fewshot["k"], "fold": d.fewshot["fold"]}
+            for d in self.datasets
+            if d.fewshot is not None
+        }
+        if fewshot:
+            manifest["fewshot"] = fewshot
+        return manifest
 
 
 def _hash(obj: Any) -> str:
@@ -277,7 +315,22 @@ def _datasets(raw: Any, base: str, out: str | None) -> list[DatasetSpec]:
 
         if split not in F.SPLITS:
             raise ConfigError(f"dataset {name!r}: unknown split {split!r} (valid: {', '.join(F.SPLITS)})")
+        if "fewshot" in entry:
+            if folder or subset is not None or "test" in entry or split != "test":
+                raise ConfigError(
+                    f"dataset {name!r}: expected `fewshot` with `train` (an .h5 file) and no `test`, "
+                    "`folder`, `subset` or `split`"
+                )
+            for sel in expand(name, entry["fewshot"]):
+                label = f"{name}-k{sel['k']}-f{sel['fold']}"
+                path = str(Path(out or ".") / "datasets" / f"{label}.h5")
+                specs.append(DatasetSpec(label, path, path, split, source=train, fewshot=sel, group=name))
+            continue
         specs.append(DatasetSpec(name, train, test, split, folder, dict(args), subset, source))
+    names = [d.name for d in specs]
+    for n in names:
+        if names.count(n) > 1:
+            raise ConfigError(f"dataset name {n!r} is used twice (a `fewshot` entry names <name>-k<K>-f<F>)")
     return specs
 
 
@@ -307,6 +360,7 @@ def _recipes(raw: Any, base: str) -> dict[str, str]:
 def _models(raw: Any, cfg_recipes: dict[str, str]) -> list[ModelSpec]:
     from adsynth.zoo import load_models
     from adsynth.zoo.base import MODELS
+    from adsynth.zoo.training.config import REAL_DEFECT_MODES
 
     load_models()
     if isinstance(raw, (list, tuple, str)):
@@ -326,7 +380,18 @@ def _models(raw: Any, cfg_recipes: dict[str, str]) -> list[ModelSpec]:
         if not isinstance(hp, dict):
             raise ConfigError(f"model {label!r}: expected `hparams` to be a mapping")
         MODELS.check_params(name, hp, where=None if label == name else f"model {label!r}")
-        synthetic = bool(cls.uses_synthetic)
+        real = entry.get("real_defects", "none")
+        if real not in REAL_DEFECT_MODES:
+            raise ConfigError(
+                f"model {label!r}: expected `real_defects` to be one of {', '.join(REAL_DEFECT_MODES)}, "
+                f"got {real!r}"
+            )
+        use_synth = _bool(entry.get("synthetic", True), f"models.{label}.synthetic")
+        synthetic = bool(cls.uses_synthetic) and use_synth
+        if not use_synth and "recipes" in entry:
+            raise ConfigError(
+                f"model {label!r}: `synthetic: false` trains without recipes; leave out `recipes`"
+            )
         if "recipes" in entry:
             recipes = tuple(_list(entry["recipes"], f"models.{label}.recipes"))
             for r in recipes:
@@ -348,6 +413,8 @@ def _models(raw: Any, cfg_recipes: dict[str, str]) -> list[ModelSpec]:
                 _positive(entry.get("image_size"), f"models.{label}.image_size"),
                 recipes,
                 synthetic,
+                real,
+                use_synth,
             )  # fmt: skip
         )
     return specs
@@ -387,6 +454,7 @@ def build_config(raw: dict[str, Any], out: str | os.PathLike | None = None) -> B
     workers = raw.get("workers", 0)
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
         raise ConfigError(f"expected `workers` to be an int >= 0, got {workers!r}")
+    check_k_rule(models, datasets)
     textures = raw.get("textures")
     cfg = BenchConfig(
         datasets=datasets,
@@ -406,63 +474,8 @@ def build_config(raw: dict[str, Any], out: str | os.PathLike | None = None) -> B
         plots=_bool(raw.get("plots", True), "plots"),
         raw={**raw, "_base": str(Path(base).resolve())},
     )
-    _check_resources(cfg)
+    check_resources(cfg)
     return cfg
-
-
-def _check_resources(cfg: BenchConfig) -> None:
-    """Files, recipes, devices and every cell's training options, before the first cell runs."""
-    from adsynth.data.reader import DatasetReader
-    from adsynth.synth.recipes import load_recipe
-    from adsynth.zoo.base import MODELS
-    from adsynth.zoo.device import resolve_device
-    from adsynth.zoo.training.config import TrainConfig, resolve
-
-    resolve_device(cfg.device)
-    for label, src in cfg.recipes.items():
-        if not src.endswith((".yaml", ".yml")):
-            continue
-        import functools
-
-        from adsynth.zoo.checkpoint import load_reconstructor
-
-        try:  # an ognet entry naming a checkpoint needs the zoo to load it, as the trainer does
-            load_recipe(
-                src,
-                textures=cfg.textures,
-                checkpoint_loader=functools.partial(load_reconstructor, device="cpu"),
-            )
-        except ConfigError as e:
-            raise ConfigError(f"recipe {label!r}: {e}") from None
-    for d in cfg.datasets:
-        if d.folder:
-            continue
-        if d.source:
-            paths = [(d.source, d.split, None), (d.source, "train", "normal")]
-        else:
-            paths = [(d.test, d.split, None), (d.train, "train", "normal")]
-        for path, split, label in paths:
-            if not Path(path).is_file():
-                raise ConfigError(f"dataset {d.name!r}: {path} not found")
-            try:
-                n = len(DatasetReader(path, split=split, label=label))
-            except Exception as e:  # noqa: BLE001 - a broken file is named with its error
-                raise ConfigError(f"dataset {d.name!r}: {path}: {str(e).splitlines()[0]}") from None
-            if n == 0:
-                raise ConfigError(f"dataset {d.name!r}: {path} has no {label or ''} {split!r} images")
-    for m in cfg.models:
-        cls = MODELS.get(m.model)
-        for r in m.recipes:
-            spec = cfg.cell_spec(Cell(cfg.datasets[0].name, m.label, r, cfg.seeds[0]))
-            try:
-                tc = TrainConfig(
-                    model=m.model, epochs=spec["epochs"], batch_size=spec["batch_size"], lr=spec["lr"],
-                    image_size=spec["image_size"], hparams=m.hparams, recipe=spec["recipe"],
-                    device=cfg.device, workers=cfg.workers, seed=cfg.seeds[0],
-                )  # fmt: skip
-                resolve(tc, cls)
-            except ConfigError as e:
-                raise ConfigError(f"model {m.label!r}: {e}") from None
 
 
 def shard_cells(cells: list[Cell], shard: str | None) -> list[Cell]:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from adsynth.benchmark.config import NO_RECIPE, BenchConfig, Cell, shard_cells
+from adsynth.benchmark.fewshot import write_fewshot_report
 from adsynth.benchmark.layout import CELL_FILE, CONFIG_FILE, FAILED_FILE, read_finished
 from adsynth.benchmark.merge import write_outputs
 from adsynth.errors import ConfigError, OutputExistsError, UsageError
@@ -82,14 +83,18 @@ def _prepare_out(cfg: BenchConfig, out: Path, cells: list[Cell], resume: bool, o
 
 
 def _import_datasets(cfg: BenchConfig, log: Callable[[str], None]) -> None:
-    """Import the folders and write the subsets of the config (once; shards may race for it)."""
+    """Import the folders, write the subsets and the fewshot splits of the config (once; shards may race
+    for it)."""
+    from adsynth.data.fewshot import split_defects
     from adsynth.data.importers import import_dataset
 
     for d in cfg.datasets:
-        if not (d.folder or d.subset):
+        if not (d.folder or d.subset or d.fewshot):
             continue
         # what the file was made from, beside it: a changed subset or import is made again
         spec = {"folder": d.folder, "import": d.import_args, "subset": d.subset, "source": d.source}
+        if d.fewshot is not None:
+            spec["fewshot"] = d.fewshot
         side = Path(d.train).with_name(f".{Path(d.train).name}.spec.json")
         try:
             same = json.loads(side.read_text()) == json.loads(json.dumps(spec))
@@ -104,6 +109,9 @@ def _import_datasets(cfg: BenchConfig, log: Callable[[str], None]) -> None:
         if d.folder:
             log(f"importing {d.folder} -> {d.train}")
             import_dataset(d.folder, tmp, overwrite=True, **d.import_args)
+        elif d.fewshot:
+            log(f"moving defective photos {d.fewshot} of {d.source} to training -> {d.train}")
+            split_defects(d.source, tmp, overwrite=True, **d.fewshot)
         else:
             log(f"writing the subset {d.subset} of {d.source} -> {d.train}")
             write_subset(d.source, tmp, d.split, **d.subset)
@@ -198,7 +206,10 @@ def run_benchmark(
             f"predict {t['predict_s']:.1f} s, eval {t['eval_s']:.1f} s"
         )
     if write_results if write_results is not None else shard is None:
-        write_outputs(out, cfg, partial=True)
+        manifest = cfg.to_dict()
+        write_outputs(out, manifest, partial=True)
+        if "fewshot" in manifest:
+            write_fewshot_report(out, manifest)
     summary.seconds = time.perf_counter() - t0
     return summary
 
@@ -221,6 +232,8 @@ def _train_config(cfg: BenchConfig, cell: Cell, run_dir: Path, epochs: int | Non
         recipe=None if resume else spec["recipe"],
         textures=None if resume else cfg.textures,
         hparams={} if resume else dict(m.hparams),
+        real_defects=None if resume else m.real_defects,
+        synthetic=None if resume else m.synthetic,
         resume=resume,
         overwrite=not resume,
         progress="quiet",
@@ -294,6 +307,9 @@ def run_cell(cfg: BenchConfig, cell: Cell, folder: Path) -> dict[str, Any]:
         "uses_synthetic": m.uses_synthetic,
         "recipe": cell.recipe,
         "recipe_source": None if cell.recipe == NO_RECIPE else cfg.recipes[cell.recipe],
+        "real_defects": m.real_defects,
+        "synthetic": m.synthetic,
+        "fewshot": None if d.fewshot is None else {"group": d.group, **d.fewshot},
         "seed": cell.seed,
         "epochs": res.epochs,
         "test_defects": "synthetic" if synthetic_test else "real",
