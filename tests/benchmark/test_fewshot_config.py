@@ -186,17 +186,23 @@ def test_report_files_from_fake_results(tmp_path):
 
 
 def test_tiny_run_writes_the_splits_once_and_the_report(data, tmp_path):
-    raw = fewshot_config(data, {"synth": PADIM}, k=[0])
-    raw["datasets"]["mt"]["fewshot"]["pool"] = 1
+    models = {"synth": PADIM, "ssn-real": MODELS["ssn-real"]}
+    raw = fewshot_config(data, models, k=[0, 1], pool=1)
     cfg = build_config(raw, out=tmp_path)
     s = run_benchmark(cfg, tmp_path)
-    assert len(s.ran) == 2 and not s.failed
-    f0, f1 = (DatasetReader(tmp_path / "datasets" / f"mt-k0-f{f}.h5") for f in (0, 1))
-    left = [f0.settings["train_defects"]["left_out"], f1.settings["train_defects"]["left_out"]]
-    assert all(len(v) == 1 for lo in left for v in lo.values()) and left[0] != left[1]
-    assert len(f0) == len(DatasetReader(data)) - 2
+    assert len(s.ran) == 4 and not s.failed
+    f0, f1 = (DatasetReader(tmp_path / "datasets" / f"mt-k1-f{f}.h5") for f in (0, 1))
+    train = [f0.settings["train_defects"]["train"], f1.settings["train_defects"]["train"]]
+    assert all(len(v) == 1 for tr in train for v in tr.values()) and train[0] != train[1]
+    assert len(DatasetReader(f0.path, split="train", label="anomalous")) == 2
+    k0 = DatasetReader(tmp_path / "datasets" / "mt-k0-f0.h5")
+    assert len(k0) == len(DatasetReader(data)) - 2  # one photo per type left out
+    assert DatasetReader(k0.path, split="test").names == DatasetReader(f0.path, split="test").names
+    rec = json.loads((tmp_path / "cells" / "mt-k1-f1--ssn-real--none--s0" / "cell.json").read_text())
+    assert rec["real_defects"] == "all" and rec["synthetic"] is False
+    assert rec["fewshot"] == {"group": "mt", "k": 1, "fold": 1, "pool": 1, "seed": 0}
     md = (tmp_path / "fewshot.md").read_text()
-    assert "| synth | 0 |" in md and (tmp_path / "fewshot.png").is_file()
+    assert "| synth | 1 |" in md and "| ssn-real | 1 |" in md and (tmp_path / "fewshot.png").is_file()
     mtime = (tmp_path / "datasets" / "mt-k0-f0.h5").stat().st_mtime_ns
     assert run_benchmark(cfg, tmp_path, resume=True).kept == [c.id for c in cfg.cells()]
     assert (tmp_path / "datasets" / "mt-k0-f0.h5").stat().st_mtime_ns == mtime

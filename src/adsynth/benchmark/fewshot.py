@@ -226,7 +226,7 @@ def fewshot_markdown(rows: list[dict], conditions: dict[str, dict[str, Any]]) ->
         types = _order(r["defect_type"] for r in sel)
         folds = max(r["n_folds"] for r in sel)
         for m in CURVE_METRICS:
-            lines += ["", f"## {g}: {METRICS.get(m, m)} ({folds} folds)", ""]
+            lines += ["", f"## {g}: {METRICS.get(m, m)} ({folds} fold{'s' if folds > 1 else ''})", ""]
             lines.append("| condition | K | " + " | ".join(types) + " |")
             lines.append("|---|---:|" + "---:|" * len(types))
             for c, k in _order((r["condition"], r["k"]) for r in sel):
