@@ -220,14 +220,21 @@ def train(
     if r.epochs == 0 and r.fitted_images:  # a fit-only model: no epochs to report
         summary = f"{fitted} in {r.seconds:.1f} s{rate}"
     else:
-        summary = f"trained for {r.epochs} epochs ({r.steps} steps) in {r.seconds:.1f} s{rate}"
+        summary = f"trained for {r.epochs} epochs ({r.steps} steps) at {r.image_size} px"
+        summary += f" in {r.seconds:.1f} s{rate}"
         summary += f", then {fitted}" if r.fitted_images else ""
     if r.real_defects:
         summary += f" with {r.real_defects} real defective photos"
     summary += f"; {losses}" if losses else ""
+    lines = [summary]
+    if image_size is None and not resume:
+        lines.append(
+            f"resolution: {r.image_size} px, the model's default capped at the dataset's image size "
+            "(--image-size to change)"
+        )
     say(
         mode,
-        [summary, f"wrote {r.checkpoint}"],
+        [*lines, f"wrote {r.checkpoint}"],
         command="train",
         checkpoint=str(r.checkpoint),
         epochs=r.epochs,

@@ -97,6 +97,23 @@ def rotate_image(img: np.ndarray, degrees: float) -> np.ndarray:
     return out.reshape(img.shape)
 
 
+def normal_fields(item: dict[str, Any], size: int) -> dict[str, Any]:
+    """The real-defect fields of a normal image's item (no defect, its empty mask usable)."""
+    item["real_label"] = torch.tensor(0, dtype=torch.int64)
+    item["real_mask"] = torch.zeros(1, size, size)
+    item["real_has_mask"] = torch.tensor(1, dtype=torch.int64)
+    return item
+
+
+def as_augmented(item: dict[str, Any]) -> dict[str, Any]:
+    """``aug_*`` fields of an item that is not synthesised on: the image itself and its real mask."""
+    item["aug_image"] = item["image"]
+    mask = item["real_mask"]
+    item["aug_mask"] = mask if bool(item["real_has_mask"]) else torch.zeros_like(mask)
+    item["aug_label"] = item["real_label"].clone()
+    return item
+
+
 class ZooDataset(torch.utils.data.Dataset):
     """Samples of an adsynth dataset for a model of resolution ``image_size``.
 
@@ -201,8 +218,6 @@ class ZooDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         if self.real is not None:
-            from adsynth.zoo.real_defects import as_augmented, normal_fields
-
             if i >= len(self):
                 item = self.real.item(i - len(self))
                 return as_augmented(item) if self.recipe is not None or not self.real_synthetic else item

@@ -51,6 +51,11 @@ def check_run_folder(out: Path, resume: bool, overwrite: bool) -> None:
     """
     if resume:
         if not (out / LAST_FILE).is_file():
+            if (out / MODEL_FILE).is_file():
+                raise ConfigError(
+                    f"cannot resume: {out / LAST_FILE} not found ({out} holds a finished run with "
+                    f"{MODEL_FILE} only, as a fit-only model leaves it; pass --overwrite to fit again)"
+                )
             raise ConfigError(f"cannot resume: {out / LAST_FILE} not found")
     elif (out / MODEL_FILE).exists() and not overwrite:
         raise OutputExistsError(

@@ -30,7 +30,9 @@ import torch
 from torch.utils.data import Sampler
 
 from adsynth.errors import DataError
-from adsynth.zoo.data import epoch_generator, resize_image, to_tensor
+from adsynth.zoo.data import as_augmented, epoch_generator, normal_fields, resize_image, to_tensor
+
+__all__ = ["RealDefectSampler", "RealDefects", "as_augmented", "attach", "normal_fields"]
 
 
 class RealDefects:
@@ -75,23 +77,6 @@ class RealDefects:
             "real_mask": mask,
             "real_has_mask": torch.tensor(int(self.masks), dtype=torch.int64),
         }
-
-
-def normal_fields(item: dict[str, Any], size: int) -> dict[str, Any]:
-    """The real-defect fields of a normal image's item (no defect, its empty mask usable)."""
-    item["real_label"] = torch.tensor(0, dtype=torch.int64)
-    item["real_mask"] = torch.zeros(1, size, size)
-    item["real_has_mask"] = torch.tensor(1, dtype=torch.int64)
-    return item
-
-
-def as_augmented(item: dict[str, Any]) -> dict[str, Any]:
-    """``aug_*`` fields of an item that is not synthesised on: the image itself and its real mask."""
-    item["aug_image"] = item["image"]
-    mask = item["real_mask"]
-    item["aug_mask"] = mask if bool(item["real_has_mask"]) else torch.zeros_like(mask)
-    item["aug_label"] = item["real_label"].clone()
-    return item
 
 
 def attach(dataset: Any, split: str, mode: str, synthetic: bool) -> RealDefects:

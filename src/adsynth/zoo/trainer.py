@@ -111,7 +111,10 @@ def _train(cfg: TrainConfig, device: torch.device, d: Dist, on_epoch_end, t0: fl
         raise ConfigError(f"cannot resume: {cfg.data} is not the dataset this run was trained on")
 
     cls = MODELS.get(cfg.model)
-    cfg = resolve(cfg, cls)
+    from adsynth.data import DatasetReader
+
+    data_side = min(DatasetReader(cfg.data).shape[:2])
+    cfg = resolve(cfg, cls, data_side)
     grad = cls.fit_mode in ("gradient", "both")
     fit = cls.fit_mode in ("fit", "both")
 

@@ -211,8 +211,26 @@ def declares_seed(cls: type) -> bool:
     return "seed" in _params(cls)
 
 
-def resolve(cfg: TrainConfig, cls: type) -> TrainConfig:
-    """``cfg`` with every default filled in for model class ``cls`` (epochs 0 for fit-only models).
+def default_size_for(cls: type, data_side: int | None) -> int:
+    """The resolution a run takes when the user gives none: the model's default, but never above the
+    dataset's stored images (their shorter side, rounded down to a multiple of 32, at least 32): a
+    128-px dataset is not blown up to a model's 256 px (4× the work for no new detail).
+
+    Example:
+        >>> class M:
+        ...     def __init__(self, image_size: int = 256): ...
+        >>> default_size_for(M, 128), default_size_for(M, 1024), default_size_for(M, 100)
+        (128, 256, 96)
+    """
+    size = default_image_size(cls)
+    if data_side:
+        size = min(size, max(32, int(data_side) // 32 * 32))
+    return size
+
+
+def resolve(cfg: TrainConfig, cls: type, data_side: int | None = None) -> TrainConfig:
+    """``cfg`` with every default filled in for model class ``cls`` (epochs 0 for fit-only models);
+    ``data_side``: the shorter side of the dataset's images (see :func:`default_size_for`).
 
     Raises:
         ConfigError: an unknown ``fit_mode``, ``epochs < 1`` for a gradient-trained model, or a model
@@ -254,7 +272,7 @@ def resolve(cfg: TrainConfig, cls: type) -> TrainConfig:
         epochs=epochs,
         batch_size=cfg.batch_size if cfg.batch_size is not None else int(cls.default_batch_size),
         lr=cfg.lr if cfg.lr is not None else float(cls.default_lr),
-        image_size=cfg.image_size if cfg.image_size is not None else default_image_size(cls),
+        image_size=cfg.image_size if cfg.image_size is not None else default_size_for(cls, data_side),
         seed=cfg.seed if cfg.seed is not None else 0,
         split=cfg.split if cfg.split is not None else "train",
         crop=cfg.crop if cfg.crop is not None else 0,

@@ -326,7 +326,9 @@ class _EpochMeter:
 
 
 def fit_phase(run: RunState) -> None:
-    """One pass of ``fit_batch`` over the training images in order, ``fit_end``, then both checkpoints.
+    """One pass of ``fit_batch`` over the training images in order, ``fit_end``, then the checkpoints:
+    ``model.pt``, and ``last.pt`` for a model with a gradient phase (a fit-only model has no training
+    state to resume).
 
     ``last.pt`` keeps the gradient phase's training state (when there was one), so that a run continued
     with more epochs resumes its optimizers where they stopped.
@@ -343,4 +345,5 @@ def fit_phase(run: RunState) -> None:
         run.model.fit_end()
     run.images_per_s = n / max(time.perf_counter() - t, 1e-9)
     run.fitted = True
-    run.save()
+    # A fit-only model has no training state: model.pt alone (last.pt would be a byte-for-byte copy).
+    run.save(with_training_state=type(run.model).fit_mode != "fit")

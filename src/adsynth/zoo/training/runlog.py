@@ -111,4 +111,14 @@ def prepare_out(out: Path, resume: bool, overwrite: bool, main: bool) -> Path:
 def write_config(out: Path, record: dict[str, Any], model_name: str, model_config: dict[str, Any]) -> None:
     """``config.json``: the run's configuration and the model's, for people and other tools."""
     doc = {"train_config": record, "model": model_name, "model_config": model_config}
+    source = model_config.get("weights_source")
+    if source is not None:
+        # The model's config asks a rebuild for no pretrained weights (they are in model.pt): for people,
+        # say where the backbone's weights came from instead of a bare "pretrained": false.
+        doc["backbone_weights"] = {
+            "source": source,
+            "pretrained": source != "random-init",
+            "stored_in_checkpoint": True,
+            "note": "model_config.pretrained is false because model.pt carries these weights",
+        }
     (out / CONFIG_FILE).write_text(json.dumps(doc, indent=2, default=str) + "\n")
