@@ -86,6 +86,10 @@ def write_outputs(
     summary = summary_markdown(manifest, records, rows, missing, failed, synthetic)
     atomic_write_bytes(out / "summary.md", summary.encode("utf-8"))
     written.append(out / "summary.md")
+    if "fewshot" in manifest:  # the learning curve of a few real defects (benchmark/fewshot.py)
+        from adsynth.benchmark.fewshot import write_fewshot_report
+
+        written += write_fewshot_report(out, manifest, sources or [out])
     return MergeResult(out, len(manifest["cells"]), len(records), missing, failed, written)
 
 

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from adsynth.benchmark.config import NO_RECIPE, BenchConfig, Cell, shard_cells
-from adsynth.benchmark.fewshot import write_fewshot_report
 from adsynth.benchmark.layout import CELL_FILE, CONFIG_FILE, FAILED_FILE, read_finished
 from adsynth.benchmark.merge import write_outputs
 from adsynth.errors import ConfigError, OutputExistsError, UsageError
@@ -208,8 +207,6 @@ def run_benchmark(
     if write_results if write_results is not None else shard is None:
         manifest = cfg.to_dict()
         write_outputs(out, manifest, partial=True)
-        if "fewshot" in manifest:
-            write_fewshot_report(out, manifest)
     summary.seconds = time.perf_counter() - t0
     return summary
 
