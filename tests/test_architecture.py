@@ -1,9 +1,16 @@
 """The documented rules of docs/ARCHITECTURE.md, checked on the sources with :mod:`ast` (nothing is imported).
 
-* The packages are layered: a package imports only packages of a lower layer (lazily or not), so data
-  flows one way; the zoo's own rule (a method folder stands alone) is ``tests/zoo/test_layering.py``.
-* No import cycle between the modules of ``adsynth`` (imports inside functions count too; only
-  ``if TYPE_CHECKING:`` blocks are left out, since they never run).
+One walker (:func:`imports`) finds every import of an ``adsynth`` module: top level or inside functions,
+relative ones resolved, ``importlib.import_module("...")`` / ``__import__("...")`` with a literal name;
+only ``if TYPE_CHECKING:`` blocks are left out, since they never run. On its graph:
+
+* The packages are layered: a package imports only packages of a lower layer, so data flows one way (synth
+  never imports the zoo: the OGNet generator takes a plain reconstruction function).
+* A method folder of the zoo stands alone (STYLE pattern 12): ``zoo/<method>/`` and the zoo's shared
+  packages (``components``, ``training``) never import a method folder other than their own.
+* The test settings stay out of the package: no module imports ``adsynth.zoo.testing`` or a method's
+  ``testing.py`` (only tests read them).
+* No import cycle between the modules of ``adsynth``.
 * No file in ``src/`` is over 500 lines.
 """
 
@@ -14,6 +21,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import adsynth
+from adsynth.zoo import SHARED_PACKAGES
 
 SRC = Path(adsynth.__file__).parent
 MAX_LINES = 500
@@ -44,7 +52,8 @@ def _is_type_checking(node: ast.AST) -> bool:
 
 def imports(tree: ast.AST, module: str, is_package: bool, known: set[str]) -> list[tuple[int, str]]:
     """(line, module) of every ``adsynth`` module imported anywhere in ``tree``, relative imports
-    resolved; ``from a import b`` names ``a.b`` when that is a module of ``known``, else ``a``."""
+    resolved; ``from a import b`` names ``a.b`` when that is a module of ``known``, else ``a``; a call of
+    ``import_module`` or ``__import__`` names its literal first argument."""
     package = module if is_package else module.rsplit(".", 1)[0]
     found: list[tuple[int, str]] = []
     stack = [tree]
@@ -63,6 +72,11 @@ def imports(tree: ast.AST, module: str, is_package: bool, known: set[str]) -> li
             found += [
                 (node.lineno, f"{base}.{a.name}" if f"{base}.{a.name}" in known else base) for a in node.names
             ]
+        elif isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) in (
+            "import_module",
+            "__import__",
+        ):
+            found += [(node.lineno, a.value) for a in node.args[:1] if isinstance(a, ast.Constant)]
     return [(line, name) for line, name in found if name == "adsynth" or name.startswith("adsynth.")]
 
 
@@ -87,6 +101,27 @@ def layer_offences(graph: dict[str, list[tuple[int, str]]]) -> list[str]:
             if layer_of.get(target, len(LAYERS)) >= layer_of.get(own, -1):
                 out.append(f"{module}:{line} imports {name} (layer of {target} is not below {own})")
     return out
+
+
+def zoo_offences(graph: dict[str, list[tuple[int, str]]], src: Path = SRC) -> list[str]:
+    """Every import, in a method folder or a shared package of the zoo, of another method folder; and every
+    import of the test settings (``adsynth.zoo.testing``, ``adsynth.zoo.<method>.testing``)."""
+    zoo = f"{src.name}.zoo"
+    packages = sorted(p.parent.name for p in (src / "zoo").glob("*/__init__.py"))
+    methods = {p for p in packages if p not in SHARED_PACKAGES}
+    out: list[tuple[str, int, str]] = []
+    for module, found in graph.items():
+        parts = module.split(".")
+        own = parts[2] if len(parts) > 2 and parts[1] == "zoo" and parts[2] in packages else None
+        for line, name in found:
+            target = name.split(".")
+            if target[:2] != zoo.split(".") or len(target) < 3:
+                continue
+            if target[-1] == "testing" and (len(target) == 3 or target[2] in methods):
+                out.append((module, line, f"{name} (test settings are read by tests only)"))
+            elif own is not None and target[2] in methods and target[2] != own:
+                out.append((module, line, f"{name} (a method folder stands alone)"))
+    return [f"{module}:{line} imports {what}" for module, line, what in sorted(out)]
 
 
 def cycles(graph: dict[str, list[tuple[int, str]]]) -> list[list[str]]:
@@ -136,6 +171,11 @@ def test_packages_import_only_lower_layers():
     assert layer_offences(import_graph()) == []
 
 
+def test_every_method_folder_stands_alone_and_test_settings_stay_out():
+    assert len(list((SRC / "zoo").glob("*/testing.py"))) >= 17, "no method folders found"
+    assert zoo_offences(import_graph()) == []
+
+
 def test_no_import_cycle():
     assert cycles(import_graph()) == []
 
@@ -159,7 +199,7 @@ def _fake_src(tmp_path: Path, files: dict[str, str]) -> Path:
     return src
 
 
-def test_the_checks_see_lazy_relative_and_cyclic_imports(tmp_path):
+def test_the_checks_see_lazy_relative_dynamic_and_cyclic_imports(tmp_path):
     src = _fake_src(
         tmp_path,
         {
@@ -168,15 +208,75 @@ def test_the_checks_see_lazy_relative_and_cyclic_imports(tmp_path):
             "synth/a.py": "from adsynth.synth import b\n",
             "synth/b.py": "from typing import TYPE_CHECKING\n"
             "if TYPE_CHECKING:\n    from adsynth.synth import a\n",
+            "synth/ognet.py": "def f():\n    importlib.import_module('adsynth.zoo.base')\n"
+            "    __import__('adsynth.zoo')\n    importlib.import_module(name)\n",
             "evaluate/x.py": "from . import y\n",
             "evaluate/y.py": "import adsynth.evaluate.x\n",
         },
     )
     graph = import_graph(src)
-    assert layer_offences(graph) == [
-        "adsynth.data.reader:2 imports adsynth.zoo.base (layer of zoo is not below data)"
+    assert sorted(layer_offences(graph)) == [
+        "adsynth.data.reader:2 imports adsynth.zoo.base (layer of zoo is not below data)",
+        "adsynth.synth.ognet:2 imports adsynth.zoo.base (layer of zoo is not below synth)",
+        "adsynth.synth.ognet:3 imports adsynth.zoo (layer of zoo is not below synth)",
     ]
     assert cycles(graph) == [
         ["adsynth.data.reader", "adsynth.zoo.base"],
         ["adsynth.evaluate.x", "adsynth.evaluate.y"],
     ]
+
+
+def _fake_zoo(tmp_path: Path, sources: dict[str, str]) -> Path:
+    files = {f"zoo/{folder}/__init__.py": "" for folder in ("riad", "smai", "components", "training")}
+    return _fake_src(tmp_path, {**files, "zoo/base.py": "", "zoo/testing.py": "", **sources})
+
+
+def test_the_zoo_check_catches_imports_of_another_method_and_of_test_settings(tmp_path):
+    src = _fake_zoo(
+        tmp_path,
+        {
+            "zoo/smai/model.py": "from adsynth.zoo.riad.model import UNet\n"
+            "from ..riad import loss\n"
+            "import adsynth.zoo.riad\n"
+            "from adsynth.zoo import riad\n"
+            "from .. import riad as r\n",
+            "zoo/riad/model.py": "",
+            "zoo/riad/loss.py": "",
+            "zoo/riad/testing.py": "",
+            "zoo/components/unet.py": "from adsynth.zoo.smai.model import x\n",
+            "zoo/training/loop.py": "def f():\n    from adsynth.zoo.riad import model\n",
+            "zoo/trainer.py": "from adsynth.zoo import testing\n",
+            "cli/train.py": "def f():\n    from adsynth.zoo.riad.testing import SETTINGS\n",
+        },
+    )
+    assert zoo_offences(import_graph(src), src) == [
+        "adsynth.cli.train:2 imports adsynth.zoo.riad.testing (test settings are read by tests only)",
+        "adsynth.zoo.components.unet:1 imports adsynth.zoo.smai.model (a method folder stands alone)",
+        "adsynth.zoo.smai.model:1 imports adsynth.zoo.riad.model (a method folder stands alone)",
+        "adsynth.zoo.smai.model:2 imports adsynth.zoo.riad.loss (a method folder stands alone)",
+        "adsynth.zoo.smai.model:3 imports adsynth.zoo.riad (a method folder stands alone)",
+        "adsynth.zoo.smai.model:4 imports adsynth.zoo.riad (a method folder stands alone)",
+        "adsynth.zoo.smai.model:5 imports adsynth.zoo.riad (a method folder stands alone)",
+        "adsynth.zoo.trainer:1 imports adsynth.zoo.testing (test settings are read by tests only)",
+        "adsynth.zoo.training.loop:2 imports adsynth.zoo.riad.model (a method folder stands alone)",
+    ]
+
+
+def test_the_zoo_check_allows_the_base_the_components_and_the_own_folder(tmp_path):
+    src = _fake_zoo(
+        tmp_path,
+        {
+            "zoo/smai/model.py": "from adsynth.zoo.base import AnomalyModel\n"
+            "from adsynth.zoo.components.unet import UNet\n"
+            "from adsynth.zoo import components, create_model\n"
+            "from adsynth.zoo.smai.loss import smai_loss\n"
+            "from . import loss\n"
+            "from .loss import smai_loss as f\n"
+            "import torch\n",
+            "zoo/smai/__init__.py": "from .model import Smai\n",
+            "zoo/smai/loss.py": "from ..components import blur\n",
+            "zoo/components/unet.py": "",
+            "zoo/components/blur.py": "",
+        },
+    )
+    assert zoo_offences(import_graph(src), src) == []

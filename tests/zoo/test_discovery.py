@@ -1,4 +1,5 @@
-"""Discovery, not lists: every method folder of the zoo is found on disk and registers its models."""
+"""Discovery, not lists: every method folder of the zoo is found on disk, registers its models and holds
+their test settings (``testing.py``, read by the registry-wide tests through ``adsynth.zoo.testing``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 import adsynth.zoo as zoo
 from adsynth.errors import ConfigError
 from adsynth.zoo.base import MODELS, AnomalyModel
+from adsynth.zoo.testing import SettingsError, folder_settings, method_folder, settings_for
 
 
 def test_every_method_folder_registers_a_model_defined_in_it():
@@ -30,6 +32,51 @@ def test_every_model_class_of_a_folder_is_registered():
         for obj in vars(module).values():
             if inspect.isclass(obj) and issubclass(obj, AnomalyModel) and obj.__module__ == module.__name__:
                 assert obj in registered, f"{module.__name__}.{obj.__name__} is not registered"
+
+
+def test_every_method_folder_holds_the_test_settings_of_its_models():
+    zoo.load_models()
+    for folder in zoo.method_packages():
+        listed = set(folder_settings(folder))  # raises when a listed name is not registered by the folder
+        own = {n for n in MODELS.list() if method_folder(n) == folder}
+        assert listed == own, (
+            f"zoo/{folder}/testing.py: SETTINGS lists {sorted(listed)}, the folder registers {sorted(own)}"
+        )
+    for name in MODELS.list():
+        assert settings_for(name).model == name  # every entry has its keys, every learning case asserts
+
+
+def test_missing_or_wrong_test_settings_fail_naming_the_file(monkeypatch):
+    import sys
+    import types
+
+    with pytest.raises(ConfigError, match="unknown model 'dream'"):
+        settings_for("dream")
+    fake = types.ModuleType("adsynth.zoo.vae.testing")
+    monkeypatch.setitem(sys.modules, fake.__name__, fake)
+    with pytest.raises(SettingsError, match=r"zoo/vae/testing.py has no SETTINGS"):
+        settings_for("vae")
+    fake.SETTINGS = {"vae": {"contract": {}, "resume": None, "learning": None}, "ae": {}}
+    with pytest.raises(
+        SettingsError, match=r"zoo/vae/testing.py lists 'ae', which zoo/vae/ does not register"
+    ):
+        settings_for("vae")
+    fake.SETTINGS = {"vae": {"contract": {}, "resume": None, "learning": None}}
+    with pytest.raises(
+        SettingsError, match=r"SETTINGS\['vae'\] needs exactly the keys .*; missing not_exportable"
+    ):
+        settings_for("vae")
+    fake.SETTINGS = {
+        "vae": {"contract": {}, "resume": None, "not_exportable": None, "learning": {"a": {"epochs": 1}}}
+    }
+    with pytest.raises(SettingsError, match=r"\['learning'\]\['a'\] asserts nothing"):
+        settings_for("vae")
+    fake.SETTINGS = {}
+    with pytest.raises(SettingsError, match=r"zoo/vae/testing.py has no settings for model 'vae'"):
+        settings_for("vae")
+    monkeypatch.setitem(sys.modules, fake.__name__, None)  # the file is missing
+    with pytest.raises(SettingsError, match=r"zoo/vae/testing.py is missing"):
+        settings_for("vae")
 
 
 def test_a_package_that_fails_to_import_is_loud(monkeypatch):

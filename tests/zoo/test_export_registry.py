@@ -1,12 +1,15 @@
 """Which models of the registry export to ONNX, and a clear error for those that do not.
 
 Every registered model is built small (the contract test's settings), trained one step or fitted, saved
-and exported; ``export_model`` itself verifies the ONNX Runtime outputs against PyTorch. The models that
-cannot be exported are listed with the reason documented in docs/DEPLOY.md: a model that starts or stops
-exporting makes this test fail, so the list stays true.
+and exported; ``export_model`` itself verifies the ONNX Runtime outputs against PyTorch. A model that
+cannot be exported says why in its folder's ``testing.py`` (``not_exportable``, the reason docs/DEPLOY.md
+repeats): a model that starts or stops exporting makes this test fail, so the settings stay true.
 """
 
 from __future__ import annotations
+
+import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -14,30 +17,22 @@ from test_model_contract import NAMES, create_model, make_batch, small_config, t
 
 from adsynth.errors import ConfigError
 from adsynth.zoo.checkpoint import make_checkpoint, save_checkpoint
+from adsynth.zoo.testing import settings_for
 
 pytest.importorskip("onnxruntime")
 pytestmark = pytest.mark.slow
 
-#: model -> why its prediction is not a plain forward graph (docs/DEPLOY.md repeats this list).
-NOT_EXPORTABLE = {
-    "a-contrario": "its NFA map does not trace into a graph that runs in ONNX Runtime",
-    "cpc": "col2im (overlapping-patch fold): no operator at opset 17; at 18 the tracer fails",
-    "cutpaste": "float64 Gaussian density: ONNX Runtime has no float64 Conv",
-    "cutpaste-imagenet": "float64 Gaussian density: ONNX Runtime has no float64 Conv",
-    "differnet": "its map is a gradient of the likelihood (backward pass)",
-    "fyd": "phase-correlation alignment uses rfft2 (no ONNX operator)",
-    "gradcon": "its score needs per-sample gradients (torch.func)",
-    "intra": "its patch unfolding (F.unfold) needs input sizes the ONNX tracer cannot see",
-    "loss-profile": "replays K weight snapshots with torch.func.functional_call",
-    "mkd": "its map is a gradient of the loss (backward pass)",
-    "mlf-sc": "sparse coding solves a linear system per patch (linalg_solve)",
-    "riad": "NumPy in the prediction path (mask schedule)",
-    "scadn": "Python round() on a tensor in the prediction path",
-}
+DEPLOY = Path(__file__).resolve().parents[2] / "docs" / "DEPLOY.md"
 
 
-def test_the_list_names_registered_models():
-    assert set(NOT_EXPORTABLE) <= set(NAMES)
+def test_docs_deploy_names_the_models_that_do_not_export():
+    """docs/DEPLOY.md's table of the models that do not export names exactly those whose settings say so."""
+    text = DEPLOY.read_text(encoding="utf-8")
+    table = text[text.index("| model | why its prediction is not") :].split("\n\n")[0]
+    documented = {
+        name for row in table.splitlines()[2:] for name in re.findall(r"`([^`]+)`", row.split("|")[1])
+    }
+    assert documented == {n for n in NAMES if settings_for(n).not_exportable is not None}
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -50,7 +45,7 @@ def test_model_exports_or_says_why(name, tmp_path):
     ckpt = tmp_path / "model.pt"
     save_checkpoint(ckpt, make_checkpoint(model))
     out = tmp_path / "model.onnx"
-    if name in NOT_EXPORTABLE:
+    if settings_for(name).not_exportable is not None:
         with pytest.raises(ConfigError, match=rf"model '{name}'.*(does not export|does not run)"):
             export_model(ckpt, out)
         assert not out.exists()

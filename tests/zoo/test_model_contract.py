@@ -1,5 +1,6 @@
 """Contract tests over every registered model (STYLE pattern 11): build at 64 px on CPU, one training step
-or fitting pass, prediction shapes, checkpoint save/load round-trip, config round-trip."""
+or fitting pass, prediction shapes, checkpoint save/load round-trip, config round-trip, a frozen backbone
+left alone by training. The sizes come from each method folder's ``testing.py`` (``contract``)."""
 
 from __future__ import annotations
 
@@ -13,58 +14,18 @@ from zoo_helpers import paint_blob
 from adsynth.zoo import create_model, load_models, model_hparams
 from adsynth.zoo.base import MODELS, Prediction
 from adsynth.zoo.checkpoint import load_model, make_checkpoint, read_checkpoint, save_checkpoint
+from adsynth.zoo.testing import settings_for
 
 load_models()
 NAMES = MODELS.list()
 SIZE = 64
 
-# Hyper-parameters that keep each model small enough for a CPU test (the defaults are the papers').
-SMALL = {
-    "draem": {"base_width": 8},
-    "ae": {"latent_dim": 16},
-    "vae": {"latent_dim": 16},
-    "ganomaly": {"width": 8, "latent_dim": 16},
-    "fanogan": {"width": 8, "latent_dim": 16},
-    "ognet": {"width": 4},
-    "riad": {"base_width": 8},
-    "scadn": {"base_width": 8, "blocks": 2, "disc_width": 8},
-    "intra": {"dim": 32, "depth": 2, "heads": 4},
-    "smai": {"base_width": 8},
-    "reverse-distillation": {"embed_dim": 32, "bottleneck_blocks": 1, "decoder_widths": [32, 16, 16]},
-    "fastflow": {"flow_steps": 2},
-    "cflow": {"coupling_blocks": 2, "condition_dim": 16, "fibers_per_step": 64},
-    "differnet": {"coupling_blocks": 2, "hidden": 32, "test_transforms": 2},
-    "csflow": {"coupling_blocks": 2, "hidden": 16, "kernel_sizes": [3, 5]},
-    "uninformed-students": {"n_students": 2, "width": 8, "depth": 1},
-    "mkd": {"width": 8},
-    "favae": {"width": 8, "latent_dim": 16},
-    "dfr": {"epochs": 2},
-    "mlf-sc": {"n_atoms": 16, "iterations": 2},
-    "spade": {"top_k": 2},
-    "fcdd": {"width": 8},
-    "nsa": {"base_width": 4, "depth": 2},
-    "deep-svdd": {"widths": (4, 8), "rep_dim": 8},
-    "patch-svdd": {"dim": 8, "bank_size": 256},
-    "simsiam": {"proj_dim": 16, "bank_size": 256},
-    "simclr": {"proj_dim": 16, "bank_size": 256},
-    "vt-adl": {"dim": 16, "depth": 1, "heads": 2, "latent_dim": 4, "components": 2},
-    "memseg": {"widths": [8, 8, 8], "head_width": 4, "memory_size": 2, "top_k": 4},
-    "destseg": {"student_width": 4, "student_blocks": 1, "seg_width": 8, "top_k": 4},
-    "gradcon": {"widths": [4, 4, 8]},
-    "oe-sdn": {"latent_dim": 8, "student_width": 4, "student_depth": 2},
-    "arnet": {"base_width": 4, "depth": 2},
-    "split-brain": {"base_width": 4, "depth": 2},
-    "cpc": {"patch_size": 16, "widths": [4, 8], "dim": 8, "negatives": 32, "bank_size": 64},
-    "loss-profile": {"widths": [4, 8], "latent": 4, "snapshots": 2},
-    "glass": {"hidden": 16, "ascent_steps": 2},
-    "simplenet": {"hidden": 16},
-    "supersimplenet": {"hidden": 16, "cls_width": 8},
-}
-
 
 def small_config(name: str, channels: int = 3) -> dict:
+    """The model's contract settings (its ``testing.py``: small enough for a CPU test; the defaults are the
+    papers'), offline, on the smallest common backbone."""
     params = model_hparams(name) or {}
-    cfg = {"image_size": SIZE, "channels": channels, **SMALL.get(name, {})}
+    cfg = {"image_size": SIZE, "channels": channels, **settings_for(name).contract}
     if "pretrained" in params:
         cfg["pretrained"] = False  # no weights files in tests
     if "backbone" in params:
@@ -179,6 +140,29 @@ def test_config_round_trip(trained):
     cfg = model.config()
     assert cfg["image_size"] == SIZE and cfg["channels"] == 3
     assert create_model(name, **cfg).config() == cfg
+
+
+#: gradient-trained models on a frozen backbone (a fit-only model is never put in training mode)
+FROZEN = [
+    n for n in NAMES if getattr(MODELS.get(n), "frozen_backbone", False) and MODELS.get(n).fit_mode != "fit"
+]
+
+
+@pytest.mark.parametrize("name", FROZEN)
+def test_training_leaves_a_frozen_backbone_alone(name):
+    """The trainer calls model.train() every epoch: the BatchNorm layers of a frozen backbone must not
+    update their running statistics, and no backbone weight may change or receive a gradient."""
+    torch.manual_seed(0)
+    model = create_model(name, **small_config(name))
+    before = {k: v.clone() for k, v in model.backbone.state_dict().items()}
+    model.train()
+    assert not model.backbone.training and not any(x.training for x in model.backbone.modules())
+    assert not any(p.requires_grad for p in model.backbone.parameters())
+    train_once(model, make_batch(model))
+    assert all(p.grad is None for p in model.backbone.parameters())
+    after = model.backbone.state_dict()
+    for k, v in before.items():
+        torch.testing.assert_close(after[k], v, rtol=0, atol=0, msg=k)
 
 
 def test_grayscale_input():

@@ -1,5 +1,6 @@
-"""Resume equals an uninterrupted run for every gradient-trained model of the registry; ``--seed`` reaches
-every model that declares a ``seed``; explicit zeros in the training options are refused."""
+"""Resume equals an uninterrupted run for every gradient-trained model of the registry (at the smallest
+settings of its folder's ``testing.py``, ``resume``); ``--seed`` reaches every model that declares a
+``seed``; explicit zeros in the training options are refused."""
 
 from __future__ import annotations
 
@@ -11,63 +12,13 @@ from adsynth.errors import ConfigError
 from adsynth.zoo import load_models
 from adsynth.zoo.base import MODELS
 from adsynth.zoo.checkpoint import LAST_FILE, MODEL_FILE, read_checkpoint
+from adsynth.zoo.testing import settings_for
 from adsynth.zoo.trainer import TrainConfig, train
 from adsynth.zoo.training.config import resolve
 
 load_models()
 SIZE = 32
 
-# The smallest hyper-parameters each model accepts at 32 px (the defaults are the papers').
-TINY: dict[str, dict] = {
-    "ae": {"latent_dim": 4},
-    "vae": {"latent_dim": 4},
-    "draem": {"base_width": 2},
-    "draem-sspcab": {"base_width": 2},
-    "cutpaste": {"backbone": "mobilenetv3_small_050", "pretrained": False, "patch_size": 16},
-    # Bundled ImageNet weights: frozen for 3 steps, so the freeze ends inside the resumed epoch.
-    "cutpaste-imagenet": {"patch_size": 16, "freeze_steps": 3},
-    "fanogan": {"width": 2, "latent_dim": 4, "max_width": 8, "n_critic": 2, "gan_fraction": 0.5},
-    "ganomaly": {"width": 2, "latent_dim": 4, "max_width": 8},
-    "ognet": {"width": 2, "phase_two_start": 0.5},
-    "intra": {"patch_size": 4, "window": 4, "dim": 8, "depth": 1, "heads": 2, "windows_per_image": 2},
-    "memae": {"base_width": 2, "feature_dim": 8, "memory_size": 8},
-    "mnad": {"base_width": 2, "memory_size": 2, "memory_dim": 8},
-    "riad": {"base_width": 2, "k_values": (2, 4), "n_masks": 2},
-    "scadn": {"base_width": 2, "blocks": 1, "disc_width": 2},
-    "smai": {"base_width": 2, "n_segments": 4, "slic_size": 8},
-    "ssl-ae": {"base_width": 2},
-    # Bundled Lite0 at 32 px (levels 1-3: 8, 4, 2 positions a side), small trainable parts.
-    "reverse-distillation": {"embed_dim": 8, "bottleneck_blocks": 1, "decoder_widths": [8, 8, 8]},
-    "stpm": {},
-    "fastflow": {"flow_steps": 2},
-    "cflow": {"coupling_blocks": 2, "condition_dim": 8, "fibers_per_step": 16},
-    "differnet": {"coupling_blocks": 2, "hidden": 16, "test_transforms": 1},
-    "fcdd": {"backbone": "mobilenetv3_small_050", "pretrained": False, "width": 2},
-    "nsa": {"base_width": 2, "depth": 2},
-    "deep-svdd": {"widths": (2, 2), "rep_dim": 4},
-    "patch-svdd": {"dim": 4, "bank_size": 32},
-    "simsiam": {"backbone": "mobilenetv3_small_050", "proj_dim": 4, "bank_size": 32},
-    "simclr": {"backbone": "mobilenetv3_small_050", "proj_dim": 4, "bank_size": 32},
-    "vt-adl": {"dim": 8, "depth": 1, "heads": 2, "latent_dim": 2, "components": 2},
-    "memseg": {"widths": [4, 4, 4], "head_width": 2, "memory_size": 2, "top_k": 4},
-    # Student in epoch 1, segmentation head in epoch 2: the resumed epoch is the second phase.
-    "destseg": {"student_width": 2, "student_blocks": 1, "seg_width": 4, "top_k": 4, "student_fraction": 0.5},
-    "csflow": {"coupling_blocks": 2, "hidden": 8, "kernel_sizes": [3, 3]},
-    "uninformed-students": {"n_students": 2, "width": 4, "depth": 1},
-    "mkd": {"width": 4},
-    "favae": {"width": 4, "latent_dim": 4},
-    "gradcon": {"widths": [2, 2]},
-    "oe-sdn": {"latent_dim": 2, "student_width": 2, "student_depth": 1},
-    "arnet": {"base_width": 2, "depth": 2},
-    "split-brain": {"base_width": 2, "depth": 2},
-    "cpc": {"patch_size": 8, "widths": [4], "dim": 4, "steps": 2, "negatives": 8, "bank_size": 32},
-    # Two snapshots in two epochs: the first is taken at the start of the resumed epoch.
-    "loss-profile": {"widths": [2, 4], "latent": 2, "snapshots": 2},
-    # LAS from the default draem recipe; two ascent steps, projected after each.
-    "glass": {"hidden": 8, "ascent_steps": 2, "project_every": 1},
-    "simplenet": {"hidden": 8},
-    "supersimplenet": {"hidden": 8, "cls_width": 4},
-}
 GRADIENT = [n for n in MODELS.list() if MODELS.get(n).fit_mode in ("gradient", "both")]
 # Declared by the model or by a base it forwards **kwargs to (the registry's listing).
 SEEDED = [n for n in MODELS.list() if "seed" in (MODELS.params(n) or {})]
@@ -81,7 +32,8 @@ def data(tmp_path_factory):
 
 
 def config(model: str, data, out, **kw) -> TrainConfig:
-    hparams = TINY.get(model, FIT_SMALL if MODELS.get(model).fit_mode == "fit" else {})
+    resume = settings_for(model).resume  # the smallest hyper-parameters at 32 px (its testing.py)
+    hparams = FIT_SMALL if resume is None else resume
     base = dict(
         model=model,
         data=data,
@@ -125,8 +77,13 @@ def assert_equal(a, b, where: str) -> None:
         assert a == b, where
 
 
-def test_every_gradient_model_has_tiny_settings():
-    assert sorted(GRADIENT) == sorted(TINY), "add the new model's smallest hyper-parameters to TINY"
+def test_every_gradient_model_has_resume_settings():
+    """A gradient-trained model declares its smallest settings (``resume`` in its folder's testing.py),
+    a fit-only one none (it has no epoch to resume)."""
+    declared = [n for n in MODELS.list() if settings_for(n).resume is not None]
+    assert declared == GRADIENT, (
+        "set `resume` in zoo/<method>/testing.py: a dict for gradient models, else None"
+    )
 
 
 @pytest.mark.parametrize("model", GRADIENT)

@@ -112,6 +112,31 @@ def blob_task(path) -> str:
     return blob_dataset(path, n_train=48, n_test=16, size=64, defect=lambda im, rng: paint_blob(im, rng, 50))
 
 
+def colourise(gray: np.ndarray) -> np.ndarray:
+    """H×W×1 uint8 → H×W×3 through a fixed colour map (grey level v → (v, v/2 + 64, 255 − 0.8 v)), so
+    each of L and ab determines the other."""
+    v = gray[..., 0].astype(np.float32)
+    rgb = np.stack([v, v / 2 + 64, 255 - 0.8 * v], axis=-1)
+    return np.clip(rgb, 0, 255).astype(np.uint8)
+
+
+def hue_stain(image: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """The channels rolled (R, G, B → G, B, R) inside a random ellipse (the ellipse of ``paint_blob``):
+    no grey level keeps its colour, so the stain is visible everywhere in it."""
+    _, mask = paint_blob(image[..., :1], rng)
+    out = np.where(mask[..., None] > 0, np.roll(image, -1, axis=-1), image)
+    return np.ascontiguousarray(out), mask
+
+
+def colour_task(path) -> str:
+    """The colour learning task: the crops of ``blob_task`` through ``colourise`` (48 for training, 16
+    normal test crops) and 16 with a ``hue_stain``, a stain of another hue whose texture is unchanged."""
+    imgs = [colourise(im) for im in texture_crops(48 + 32, 64, 0)]
+    rng = np.random.default_rng(1)
+    anomalous = [hue_stain(im, rng) for im in imgs[64:]]
+    return write_dataset(path, imgs[:48], imgs[48:64], anomalous)
+
+
 def predict_scores(model, task: str, path) -> tuple[np.ndarray, np.ndarray]:
     """Scores and maps of ``model`` (a checkpoint path or a model object) on the test split of ``task``,
     written through ``predict_dataset`` to ``path`` and read back (rows in the reader's order)."""
