@@ -237,7 +237,6 @@ def calibrate_checkpoint(
     from adsynth.data.maps import read_maps
     from adsynth.data.reader import DatasetReader
     from adsynth.errors import DataError
-    from adsynth.evaluate.thresholds import calibrate
     from adsynth.zoo.checkpoint import model_from_checkpoint, read_checkpoint, save_checkpoint
     from adsynth.zoo.predict import predict_dataset
 
@@ -253,11 +252,30 @@ def calibrate_checkpoint(
         )
         with read_maps(maps_file, names=ds.names) as ms:
             pairs = [ms[name] for name in ds.names]
-    maps = [m for m, _ in pairs]
-    scores = [s for _, s in pairs]
-    masks = [ds.read_mask(i) for i in range(len(ds))] if fpr is None else None
-    entry = calibrate(scores, ds.labels, maps, masks, fpr=fpr)
+    entry = calibrate_maps(ds, [m for m, _ in pairs], [s for _, s in pairs], fpr)
     entry.update(data=str(data), split=split or "all")
     ckpt["thresholds"] = entry
     save_checkpoint(checkpoint, ckpt)
     return entry
+
+
+def calibrate_maps(ds: Any, maps: list, scores: list, fpr: float | None) -> dict[str, Any]:
+    """The thresholds of ``ds``'s samples (a :class:`~adsynth.data.reader.DatasetReader`) from their maps
+    and scores, with the pixels of the photos only: the letterbox padding of a ``--resize pad`` import is
+    no more a normal pixel here than in ``eval``."""
+    from adsynth.evaluate.runner import photo_boxes
+    from adsynth.evaluate.thresholds import calibrate
+
+    boxes = photo_boxes(ds)
+    masks = [ds.read_mask(i) for i in range(len(ds))] if fpr is None else None
+
+    def crop(a, box):
+        if box is None or a.shape[:2] != ds.shape[:2]:
+            return a
+        top, left, h, w = box
+        return a[top : top + h, left : left + w]
+
+    maps = [crop(m, b) for m, b in zip(maps, boxes, strict=True)]
+    if masks is not None:
+        masks = [crop(m, b) for m, b in zip(masks, boxes, strict=True)]
+    return calibrate(scores, ds.labels, maps, masks, fpr=fpr)

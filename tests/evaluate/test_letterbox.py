@@ -127,3 +127,26 @@ def test_photo_box_of_a_sample():
         evaluate([MapSample("crack/0", amap, mask, 1, "crack", photo_box=(0, 0, 2, 8))])
     with pytest.raises(DataError, match="does not fit"):
         evaluate([MapSample("crack/0", amap, mask, 1, "crack", photo_box=(4, 4, 8, 8))])
+
+
+def test_calibration_leaves_the_padding_out_too(padded):
+    """``calibrate``'s pixel threshold at a normal-pixel FPR is taken over the photos' pixels: bright
+    padding (as a model may map it) must not raise it."""
+    from adsynth.pipeline import calibrate_maps
+
+    data, maps_dir = padded
+    maps, _ = _maps_and_masks(data, maps_dir)
+    for m in maps:
+        m[:, :8] = m[:, 24:] = 5.0  # the padding mapped far above every photo pixel
+    with DatasetReader(data, split="test") as ds:
+        scores = [float(m.max()) for m in maps]
+        entry = calibrate_maps(ds, maps, scores, fpr=0.1)
+        photo_only = [m[:, 8:24] for m in maps]
+        expected = calibrate_maps_plain(ds, photo_only, scores)
+    assert entry["pixel"] == pytest.approx(expected["pixel"]) and entry["pixel"] < 1.0
+
+
+def calibrate_maps_plain(ds, maps, scores):
+    from adsynth.evaluate.thresholds import calibrate
+
+    return calibrate(scores, ds.labels, maps, None, fpr=0.1)
