@@ -34,6 +34,7 @@ LAYERS: list[set[str]] = [
     {"data"},
     {"synth", "evaluate"},
     {"zoo"},
+    {"realism"},
     {"benchmark", "pipeline"},
     {"cli"},
     {"__main__"},
