@@ -3,7 +3,7 @@
 A method folder (``zoo/<method>/``) imports only :mod:`adsynth.zoo.base`, this package, the zoo-level
 feature modules (:mod:`~adsynth.zoo.backbones`, :mod:`~adsynth.zoo.bundled_weights`,
 :mod:`~adsynth.zoo.coreset`) and libraries, never another method's folder
-(``tests/zoo/test_layering.py`` enforces it). A part that a second method needs moves here.
+(``tests/test_architecture.py`` enforces it). A part that a second method needs moves here.
 
 Modules:
     adversarial: WGAN-GP's ``gradient_penalty``; ``split_epoch`` of two-phase training (f-AnoGAN, OGNet).
