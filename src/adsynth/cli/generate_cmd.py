@@ -1,4 +1,4 @@
-"""``adsynth generate`` and ``adsynth recipes``."""
+"""``adsynth generate`` (``adsynth recipes`` lists the recipes: :mod:`adsynth.cli.recipes_cmd`)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,9 @@ import click
 
 from adsynth.cli.common import (
     Progress,
-    json_option,
     log_mode,
     log_options,
     overwrite_option,
-    print_rows,
     sample_option,
     say,
     seed_option,
@@ -127,13 +125,3 @@ def generate(
         resumed_from=s.resumed_from,
         counts=[{"split": sp, "defect_type": t, "label": lab, "n": n} for (sp, t, lab), n in counts],
     )
-
-
-@click.command("recipes")
-@json_option
-def recipes(as_json):
-    """List the registered recipes: name, family, description, paper."""
-    from adsynth.synth.recipes import list_recipes
-
-    cells = lambda r: [r["name"], r["family"], r["description"], r["paper"]]  # noqa: E731
-    print_rows(list_recipes(), as_json, ["recipe", "family", "description", "paper"], cells)

@@ -19,7 +19,7 @@ from adsynth import __version__
 COMMANDS: dict[str, str] = {
     "dataset": "adsynth.cli.dataset_cmd:dataset",
     "generate": "adsynth.cli.generate_cmd:generate",
-    "recipes": "adsynth.cli.generate_cmd:recipes",
+    "recipes": "adsynth.cli.recipes_cmd:recipes",
     "train": "adsynth.cli.train_cmd:train",
     "predict": "adsynth.cli.predict_cmd:predict",
     "calibrate": "adsynth.cli.predict_cmd:calibrate",

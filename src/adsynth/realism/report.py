@@ -69,8 +69,8 @@ def score_markdown(table: ScoreTable) -> str:
         f"per recipe, seed {m['seed']}; backbone `{m['backbone']}` ({m['weights']}).",
         "",
         "Score = appearance + geometry: squared MMD between the synthetic and the real defect regions, on "
-        "mask-pooled backbone features and on region statistics (docs/RECIPES.md, \"Which recipe fits my "
-        f"line?\"). Lower is more alike; `{BASELINE}` lays the real masks on normal images.",
+        'mask-pooled backbone features and on region statistics (docs/RECIPES.md, "Which recipe fits my '
+        f'line?"). Lower is more alike; `{BASELINE}` lays the real masks on normal images.',
         "",
         "## Score (recipe × defect type)",
         "",
@@ -137,11 +137,7 @@ def score_csv(table: ScoreTable) -> bytes:
         ]
     )
     for r in [*table.rows, *table.baseline]:
-        stats = [
-            _num(v)
-            for s in STATS
-            for v in (r.real_stats[s], r.synthetic_stats[s], r.stat_diffs[s])
-        ]
+        stats = [_num(v) for s in STATS for v in (r.real_stats[s], r.synthetic_stats[s], r.stat_diffs[s])]
         w.writerow(
             [
                 r.recipe,
