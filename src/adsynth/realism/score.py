@@ -229,8 +229,7 @@ class RealismScorer:
         wanted = set(defect_types or present)
         by_type: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {}
         skipped: dict[str, int] = {}
-        for i in range(len(reader)):
-            t = reader.defect_types[i]
+        for i, t in enumerate(reader.defect_types):
             if t not in wanted:
                 continue
             img, mask = _at_size(reader.read_image(i), reader.read_mask(i), self.size)
