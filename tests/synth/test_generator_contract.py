@@ -23,6 +23,7 @@ SIZE = 96
 
 # One invalid constructor argument per generator: the ConfigError must name the parameter.
 INVALID = {
+    "shading": {"coverage": (0.5, 0.2)},
     "cutpaste": {"area_ratio": (0.5, 0.1)},
     "cutpaste-3way": {"area_ratio": (0.5, 0.1)},
     "cutpaste-scar": {"scar_width": (16, 2)},

@@ -145,6 +145,20 @@ SPACES: dict[str, tuple[Dim, ...]] = {
             help="fill colour: random, noise, the image mean or a grey level",
         ),  # fmt: skip
     ),
+    "shading": (
+        Dim(
+            "shapes",
+            "choice",
+            choices=("band", "blob", "mixed"),
+            values={"band": ["band"], "blob": ["blob"], "mixed": ["band", "blob"]},
+            help="region: a band from an edge, a large blob, or either",
+        ),  # fmt: skip
+        Dim("coverage", "interval", 0.02, 0.9, help="share of the image the region covers"),
+        Dim("gain", "interval", 0.3, 2.5, log=True, help="factor on the region's brightness"),
+        Dim("contrast", "interval", 0.2, 3.0, log=True, help="factor on the region's contrast"),
+        Dim("grain_prob", "float", 0.0, 1.0, help="probability of directional grain (streaks)"),
+        Dim("softness", "interval", 0.0, 8.0, help="border blend width, px"),
+    ),
     "superpixel": (
         Dim("n_segments", "int", 10, 200, log=True, help="superpixels per image: fewer, larger defects"),
         Dim("compactness", "float", 1.0, 100.0, log=True, help="SLIC compactness: higher, rounder"),

@@ -81,6 +81,11 @@ _preset(
     "MemSeg: Perlin regions inside the object foreground, texture or structure",
     [{"name": "memseg"}],
 )
+_preset(
+    "shading",
+    "uneven shading: a large band or blob of changed brightness, contrast and grain",
+    [{"name": "shading"}],
+)
 _preset("ognet", "OGNet: average of two normal images (image-level label)", [{"name": "ognet"}])
 _preset("superpixel", "SMAI: SLIC superpixels masked", [{"name": "superpixel"}])
 _preset(
