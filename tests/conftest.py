@@ -108,3 +108,21 @@ def write_noise_dataset(path, channels: int = 3, n_train: int = 6, size: int = 3
 def noise_dataset(tmp_path):
     """Path of :func:`write_noise_dataset` (RGB, 32 px, 6 training images, 2 test images)."""
     return write_noise_dataset(tmp_path / "noise.h5")
+
+
+# The realism tests' toy line (tests/realism/realism_helpers.py). Here and not in a tests/realism/conftest.py:
+# a second conftest module would shadow this one for the test folders that import it as ``conftest``.
+@pytest.fixture
+def toy_line(tmp_path):
+    from realism_helpers import write_toy_line
+
+    return write_toy_line(tmp_path / "line.h5")
+
+
+@pytest.fixture
+def toy_recipes(tmp_path):
+    from realism_helpers import MIMIC, UNRELATED
+
+    (tmp_path / "mimic.yaml").write_text(MIMIC)
+    (tmp_path / "unrelated.yaml").write_text(UNRELATED)
+    return tmp_path / "mimic.yaml", tmp_path / "unrelated.yaml"
