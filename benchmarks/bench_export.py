@@ -4,7 +4,7 @@
 
 Each model is built with its defaults at ``--size`` (the feature methods on the bundled ImageNet
 backbone, fitted on a few seeded random images; DRAEM at random initialisation: throughput does not
-depend on the weights), exported with ``adsynth.zoo.export.export_model`` (which checks the outputs
+depend on the weights), exported with ``adsynth.zoo.deploy.export.export_model`` (which checks the outputs
 against PyTorch), then timed on the same batch: median of ``--reps`` passes after one warm-up.
 """
 
@@ -21,7 +21,7 @@ import torch
 
 from adsynth.zoo import create_model
 from adsynth.zoo.checkpoint import make_checkpoint, save_checkpoint
-from adsynth.zoo.export import export_model, load_exported
+from adsynth.zoo.deploy.export import export_model, load_exported
 
 
 def _timed(fn, reps: int) -> float:

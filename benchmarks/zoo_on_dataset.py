@@ -21,7 +21,7 @@ import yaml
 
 from adsynth.evaluate.report import format_markdown, write_report
 from adsynth.evaluate.runner import evaluate_files, image_getter
-from adsynth.zoo.predict import predict_dataset
+from adsynth.zoo.deploy.predict import predict_dataset
 from adsynth.zoo.trainer import TrainConfig, train
 
 #: per method: epochs, batch size, image size, optional learning rate and recipe, extra hyper-parameters.

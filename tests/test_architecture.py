@@ -6,8 +6,9 @@ only ``if TYPE_CHECKING:`` blocks are left out, since they never run. On its gra
 
 * The packages are layered: a package imports only packages of a lower layer, so data flows one way (synth
   never imports the zoo: the OGNet generator takes a plain reconstruction function).
-* A method folder of the zoo stands alone (STYLE pattern 12): ``zoo/<method>/`` and the zoo's shared
-  packages (``components``, ``training``) never import a method folder other than their own.
+* A method folder of the zoo stands alone (STYLE pattern 12): no module of the zoo imports a method folder
+  (``zoo/methods/<method>/``) other than its own; the zoo's infrastructure (``components``, ``training``,
+  ``deploy``, the zoo-level modules) imports none.
 * The test settings stay out of the package: no module imports ``adsynth.zoo.testing`` or a method's
   ``testing.py`` (only tests read them).
 * No import cycle between the modules of ``adsynth``.
@@ -21,7 +22,6 @@ from collections import defaultdict
 from pathlib import Path
 
 import adsynth
-from adsynth.zoo import SHARED_PACKAGES
 
 SRC = Path(adsynth.__file__).parent
 MAX_LINES = 500
@@ -105,22 +105,27 @@ def layer_offences(graph: dict[str, list[tuple[int, str]]]) -> list[str]:
 
 
 def zoo_offences(graph: dict[str, list[tuple[int, str]]], src: Path = SRC) -> list[str]:
-    """Every import, in a method folder or a shared package of the zoo, of another method folder; and every
-    import of the test settings (``adsynth.zoo.testing``, ``adsynth.zoo.<method>.testing``)."""
-    zoo = f"{src.name}.zoo"
-    packages = sorted(p.parent.name for p in (src / "zoo").glob("*/__init__.py"))
-    methods = {p for p in packages if p not in SHARED_PACKAGES}
+    """Every import, by a module of the zoo, of a method folder other than its own (the infrastructure has
+    none); and every import of the test settings (``adsynth.zoo.testing``,
+    ``adsynth.zoo.methods.<method>.testing``)."""
+    zoo = [src.name, "zoo"]
+    methods = {p.parent.name for p in (src / "zoo" / "methods").glob("*/__init__.py")}
+
+    def method_of(parts: list[str]) -> str | None:
+        inside = parts[:3] == [*zoo, "methods"] and len(parts) > 3 and parts[3] in methods
+        return parts[3] if inside else None
+
     out: list[tuple[str, int, str]] = []
     for module, found in graph.items():
         parts = module.split(".")
-        own = parts[2] if len(parts) > 2 and parts[1] == "zoo" and parts[2] in packages else None
+        own = method_of(parts)
         for line, name in found:
             target = name.split(".")
-            if target[:2] != zoo.split(".") or len(target) < 3:
+            if target[:2] != zoo or len(target) < 3:
                 continue
-            if target[-1] == "testing" and (len(target) == 3 or target[2] in methods):
+            if target[-1] == "testing" and (len(target) == 3 or method_of(target) is not None):
                 out.append((module, line, f"{name} (test settings are read by tests only)"))
-            elif own is not None and target[2] in methods and target[2] != own:
+            elif parts[:2] == zoo and method_of(target) not in (None, own):
                 out.append((module, line, f"{name} (a method folder stands alone)"))
     return [f"{module}:{line} imports {what}" for module, line, what in sorted(out)]
 
@@ -173,7 +178,7 @@ def test_packages_import_only_lower_layers():
 
 
 def test_every_method_folder_stands_alone_and_test_settings_stay_out():
-    assert len(list((SRC / "zoo").glob("*/testing.py"))) >= 17, "no method folders found"
+    assert len(list((SRC / "zoo" / "methods").glob("*/testing.py"))) >= 17, "no method folders found"
     assert zoo_offences(import_graph()) == []
 
 
@@ -228,7 +233,8 @@ def test_the_checks_see_lazy_relative_dynamic_and_cyclic_imports(tmp_path):
 
 
 def _fake_zoo(tmp_path: Path, sources: dict[str, str]) -> Path:
-    files = {f"zoo/{folder}/__init__.py": "" for folder in ("riad", "smai", "components", "training")}
+    folders = ("methods/riad", "methods/smai", "components", "training", "deploy")
+    files = {f"zoo/{folder}/__init__.py": "" for folder in folders}
     return _fake_src(tmp_path, {**files, "zoo/base.py": "", "zoo/testing.py": "", **sources})
 
 
@@ -236,30 +242,35 @@ def test_the_zoo_check_catches_imports_of_another_method_and_of_test_settings(tm
     src = _fake_zoo(
         tmp_path,
         {
-            "zoo/smai/model.py": "from adsynth.zoo.riad.model import UNet\n"
+            "zoo/methods/smai/model.py": "from adsynth.zoo.methods.riad.model import UNet\n"
             "from ..riad import loss\n"
-            "import adsynth.zoo.riad\n"
-            "from adsynth.zoo import riad\n"
+            "import adsynth.zoo.methods.riad\n"
+            "from adsynth.zoo.methods import riad\n"
             "from .. import riad as r\n",
-            "zoo/riad/model.py": "",
-            "zoo/riad/loss.py": "",
-            "zoo/riad/testing.py": "",
-            "zoo/components/unet.py": "from adsynth.zoo.smai.model import x\n",
-            "zoo/training/loop.py": "def f():\n    from adsynth.zoo.riad import model\n",
+            "zoo/methods/riad/model.py": "",
+            "zoo/methods/riad/loss.py": "",
+            "zoo/methods/riad/testing.py": "",
+            "zoo/components/unet.py": "from adsynth.zoo.methods.smai.model import x\n",
+            "zoo/training/loop.py": "def f():\n    from adsynth.zoo.methods.riad import model\n",
             "zoo/trainer.py": "from adsynth.zoo import testing\n",
-            "cli/train.py": "def f():\n    from adsynth.zoo.riad.testing import SETTINGS\n",
+            "zoo/deploy/predict.py": "from ..methods.riad.model import Riad\n",
+            "zoo/checkpoint.py": "import adsynth.zoo.methods.smai\n",
+            "cli/train.py": "def f():\n    from adsynth.zoo.methods.riad.testing import SETTINGS\n",
         },
     )
+    alone = "a method folder stands alone"
     assert zoo_offences(import_graph(src), src) == [
-        "adsynth.cli.train:2 imports adsynth.zoo.riad.testing (test settings are read by tests only)",
-        "adsynth.zoo.components.unet:1 imports adsynth.zoo.smai.model (a method folder stands alone)",
-        "adsynth.zoo.smai.model:1 imports adsynth.zoo.riad.model (a method folder stands alone)",
-        "adsynth.zoo.smai.model:2 imports adsynth.zoo.riad.loss (a method folder stands alone)",
-        "adsynth.zoo.smai.model:3 imports adsynth.zoo.riad (a method folder stands alone)",
-        "adsynth.zoo.smai.model:4 imports adsynth.zoo.riad (a method folder stands alone)",
-        "adsynth.zoo.smai.model:5 imports adsynth.zoo.riad (a method folder stands alone)",
+        "adsynth.cli.train:2 imports adsynth.zoo.methods.riad.testing (test settings are read by tests only)",
+        f"adsynth.zoo.checkpoint:1 imports adsynth.zoo.methods.smai ({alone})",
+        f"adsynth.zoo.components.unet:1 imports adsynth.zoo.methods.smai.model ({alone})",
+        f"adsynth.zoo.deploy.predict:1 imports adsynth.zoo.methods.riad.model ({alone})",
+        f"adsynth.zoo.methods.smai.model:1 imports adsynth.zoo.methods.riad.model ({alone})",
+        f"adsynth.zoo.methods.smai.model:2 imports adsynth.zoo.methods.riad.loss ({alone})",
+        f"adsynth.zoo.methods.smai.model:3 imports adsynth.zoo.methods.riad ({alone})",
+        f"adsynth.zoo.methods.smai.model:4 imports adsynth.zoo.methods.riad ({alone})",
+        f"adsynth.zoo.methods.smai.model:5 imports adsynth.zoo.methods.riad ({alone})",
         "adsynth.zoo.trainer:1 imports adsynth.zoo.testing (test settings are read by tests only)",
-        "adsynth.zoo.training.loop:2 imports adsynth.zoo.riad.model (a method folder stands alone)",
+        f"adsynth.zoo.training.loop:2 imports adsynth.zoo.methods.riad.model ({alone})",
     ]
 
 
@@ -267,15 +278,17 @@ def test_the_zoo_check_allows_the_base_the_components_and_the_own_folder(tmp_pat
     src = _fake_zoo(
         tmp_path,
         {
-            "zoo/smai/model.py": "from adsynth.zoo.base import AnomalyModel\n"
+            "zoo/methods/smai/model.py": "from adsynth.zoo.base import AnomalyModel\n"
             "from adsynth.zoo.components.unet import UNet\n"
             "from adsynth.zoo import components, create_model\n"
-            "from adsynth.zoo.smai.loss import smai_loss\n"
+            "from adsynth.zoo.methods.smai.loss import smai_loss\n"
             "from . import loss\n"
             "from .loss import smai_loss as f\n"
             "import torch\n",
-            "zoo/smai/__init__.py": "from .model import Smai\n",
-            "zoo/smai/loss.py": "from ..components import blur\n",
+            "zoo/methods/smai/__init__.py": "from .model import Smai\n",
+            "zoo/methods/smai/loss.py": "from ...components import blur\n",
+            "zoo/deploy/predict.py": "from adsynth.zoo import methods\nfrom ..checkpoint import read\n",
+            "zoo/checkpoint.py": "",
             "zoo/components/unet.py": "",
             "zoo/components/blur.py": "",
         },

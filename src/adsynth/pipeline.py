@@ -98,7 +98,7 @@ def evaluate_to_folder(
     # A failure (a bad checkpoint, dataset or maps) leaves no new report folder behind.
     with remove_on_failure(out_dir):
         if checkpoint is not None:
-            from adsynth.zoo.predict import predict_dataset
+            from adsynth.zoo.deploy.predict import predict_dataset
 
             out_dir.mkdir(parents=True, exist_ok=True)
             maps = out_dir / "maps.h5"
@@ -163,7 +163,7 @@ def run_demo(
     from adsynth.evaluate.report import write_report
     from adsynth.evaluate.runner import evaluate_files, image_getter
     from adsynth.synth.engine import generate_dataset
-    from adsynth.zoo.predict import predict_dataset
+    from adsynth.zoo.deploy.predict import predict_dataset
     from adsynth.zoo.trainer import TrainConfig, train
 
     say = log or (lambda _msg: None)
@@ -238,7 +238,7 @@ def calibrate_checkpoint(
     from adsynth.data.reader import DatasetReader
     from adsynth.errors import DataError
     from adsynth.zoo.checkpoint import model_from_checkpoint, read_checkpoint, save_checkpoint
-    from adsynth.zoo.predict import predict_dataset
+    from adsynth.zoo.deploy.predict import predict_dataset
 
     ckpt = read_checkpoint(checkpoint)  # read once: the model to predict with and the file to update
     model = model_from_checkpoint(ckpt, str(checkpoint))

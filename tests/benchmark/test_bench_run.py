@@ -37,7 +37,7 @@ def full_run(data, tmp_path_factory):
 
 
 def test_killed_cell_is_redone_and_finished_cells_kept(data, tmp_path, monkeypatch):
-    import adsynth.zoo.predict as zp
+    import adsynth.zoo.deploy.predict as zp
 
     raw = tiny_config(data, models={"smai": {"hparams": {"base_width": 4}}}, seeds=[0])
     cfg = build_config(raw, out=tmp_path)

@@ -118,8 +118,8 @@ def test_pretrained_without_weights_or_cache_fails_fast_with_instructions(empty_
 
 
 def test_pretrained_model_constructor_fails_fast_offline(empty_caches):
-    from adsynth.zoo.padim import PaDiM
-    from adsynth.zoo.patchcore import PatchCore
+    from adsynth.zoo.methods.padim import PaDiM
+    from adsynth.zoo.methods.patchcore import PatchCore
 
     for cls in (PatchCore, PaDiM):
         start = time.perf_counter()
@@ -173,7 +173,7 @@ def test_pretrained_weights_are_found_in_the_torch_hub_folder(empty_caches):
 
 
 def _cutpaste_checkpoint(tmp_path) -> tuple[Path, dict]:
-    from adsynth.zoo.cutpaste import CutPaste
+    from adsynth.zoo.methods.cutpaste import CutPaste
 
     torch.manual_seed(3)
     model = CutPaste(image_size=64)
@@ -191,8 +191,8 @@ def test_backbone_from_a_cutpaste_checkpoint(tmp_path):
 
 
 def test_patchcore_and_padim_reuse_a_cutpaste_backbone(tmp_path):
-    from adsynth.zoo.padim import PaDiM
-    from adsynth.zoo.patchcore import PatchCore
+    from adsynth.zoo.methods.padim import PaDiM
+    from adsynth.zoo.methods.patchcore import PatchCore
 
     path, state = _cutpaste_checkpoint(tmp_path)
     for cls in (PatchCore, PaDiM):

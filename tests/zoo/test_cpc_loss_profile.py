@@ -12,7 +12,7 @@ import torch
 from adsynth.errors import ConfigError
 from adsynth.zoo import create_model
 from adsynth.zoo.components.infonce import grid_patches, info_nce_per_anchor, patches_to_map, sample_rows
-from adsynth.zoo.loss_profile.model import LOG_EPS, snapshot_epochs
+from adsynth.zoo.methods.loss_profile.model import LOG_EPS, snapshot_epochs
 
 
 # ---------------------------------------------------------------------------------------------- InfoNCE

@@ -1,7 +1,7 @@
 """DeSTSeg: the trainer's recipe is what reaches the model.
 
 Its learning cases (the segmentation head and the student alone, trained on the default ``draem`` recipe's
-defects, no blob ever shown) are in ``zoo/destseg/testing.py``, run by ``test_learning.py``.
+defects, no blob ever shown) are in ``zoo/methods/destseg/testing.py``, run by ``test_learning.py``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from zoo_helpers import StandInRecipe, blob_dataset
 
 from adsynth.zoo import load_models
 from adsynth.zoo.checkpoint import read_checkpoint
-from adsynth.zoo.destseg.model import DeSTSeg
+from adsynth.zoo.methods.destseg.model import DeSTSeg
 from adsynth.zoo.trainer import TrainConfig, train
 
 load_models()

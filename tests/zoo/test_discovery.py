@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from pathlib import Path
 
 import pytest
 
@@ -18,17 +19,38 @@ def test_every_method_folder_registers_a_model_defined_in_it():
     zoo.load_models()
     folders = zoo.method_packages()
     assert len(folders) >= 17 and "components" not in folders
-    owners = {inspect.getmodule(MODELS.get(n)).__name__.split(".")[2] for n in MODELS.list()}
+    prefix = zoo.METHODS_PACKAGE + "."
+    owners = {
+        inspect.getmodule(MODELS.get(n)).__name__.removeprefix(prefix).split(".")[0] for n in MODELS.list()
+    }
     for folder in folders:
-        assert folder in owners, f"zoo/{folder}/ registers no model of its own"
+        assert folder in owners, f"zoo/methods/{folder}/ registers no model of its own"
     for name in MODELS.list():
         assert MODELS.get(name).name == name
+
+
+def test_method_folders_live_in_zoo_methods_and_nothing_else_does():
+    """Discovery walks ``zoo/methods/`` only: a method folder left beside the infrastructure would never be
+    registered, and anything in ``zoo/methods/`` that is not a method folder would be imported as one."""
+    root = Path(zoo.__file__).parent
+    outside = sorted(
+        str(p.parent.relative_to(root))
+        for name in ("model.py", "testing.py")
+        for p in root.rglob(name)
+        if p.parent != root and p.parent.parent != root / "methods"
+    )
+    assert outside == [], f"method folders outside zoo/methods/: {outside}"
+    entries = sorted(
+        p.name for p in (root / "methods").iterdir() if p.name not in ("__init__.py", "__pycache__")
+    )
+    assert entries == zoo.method_packages()
+    assert all((root / "methods" / e / "__init__.py").is_file() for e in entries), entries
 
 
 def test_every_model_class_of_a_folder_is_registered():
     registered = {MODELS.get(n) for n in MODELS.list()}
     for folder in zoo.method_packages():
-        module = importlib.import_module(f"adsynth.zoo.{folder}.model")
+        module = importlib.import_module(f"{zoo.METHODS_PACKAGE}.{folder}.model")
         for obj in vars(module).values():
             if inspect.isclass(obj) and issubclass(obj, AnomalyModel) and obj.__module__ == module.__name__:
                 assert obj in registered, f"{module.__name__}.{obj.__name__} is not registered"
@@ -40,7 +62,8 @@ def test_every_method_folder_holds_the_test_settings_of_its_models():
         listed = set(folder_settings(folder))  # raises when a listed name is not registered by the folder
         own = {n for n in MODELS.list() if method_folder(n) == folder}
         assert listed == own, (
-            f"zoo/{folder}/testing.py: SETTINGS lists {sorted(listed)}, the folder registers {sorted(own)}"
+            f"zoo/methods/{folder}/testing.py: SETTINGS lists {sorted(listed)}, "
+            f"the folder registers {sorted(own)}"
         )
     for name in MODELS.list():
         assert settings_for(name).model == name  # every entry has its keys, every learning case asserts
@@ -52,13 +75,14 @@ def test_missing_or_wrong_test_settings_fail_naming_the_file(monkeypatch):
 
     with pytest.raises(ConfigError, match="unknown model 'dream'"):
         settings_for("dream")
-    fake = types.ModuleType("adsynth.zoo.vae.testing")
+    fake = types.ModuleType("adsynth.zoo.methods.vae.testing")
     monkeypatch.setitem(sys.modules, fake.__name__, fake)
-    with pytest.raises(SettingsError, match=r"zoo/vae/testing.py has no SETTINGS"):
+    with pytest.raises(SettingsError, match=r"zoo/methods/vae/testing.py has no SETTINGS"):
         settings_for("vae")
     fake.SETTINGS = {"vae": {"contract": {}, "resume": None, "learning": None}, "ae": {}}
     with pytest.raises(
-        SettingsError, match=r"zoo/vae/testing.py lists 'ae', which zoo/vae/ does not register"
+        SettingsError,
+        match=r"zoo/methods/vae/testing.py lists 'ae', which zoo/methods/vae/ does not register",
     ):
         settings_for("vae")
     fake.SETTINGS = {"vae": {"contract": {}, "resume": None, "learning": None}}
@@ -72,10 +96,10 @@ def test_missing_or_wrong_test_settings_fail_naming_the_file(monkeypatch):
     with pytest.raises(SettingsError, match=r"\['learning'\]\['a'\] asserts nothing"):
         settings_for("vae")
     fake.SETTINGS = {}
-    with pytest.raises(SettingsError, match=r"zoo/vae/testing.py has no settings for model 'vae'"):
+    with pytest.raises(SettingsError, match=r"zoo/methods/vae/testing.py has no settings for model 'vae'"):
         settings_for("vae")
     monkeypatch.setitem(sys.modules, fake.__name__, None)  # the file is missing
-    with pytest.raises(SettingsError, match=r"zoo/vae/testing.py is missing"):
+    with pytest.raises(SettingsError, match=r"zoo/methods/vae/testing.py is missing"):
         settings_for("vae")
 
 
@@ -83,8 +107,10 @@ def test_a_package_that_fails_to_import_is_loud(monkeypatch):
     real = importlib.import_module
 
     def broken(name, *a, **k):
-        if name == "adsynth.zoo.vae":
-            raise ModuleNotFoundError("No module named 'adsynth.zoo.vae'", name="adsynth.zoo.vae")
+        if name == "adsynth.zoo.methods.vae":
+            raise ModuleNotFoundError(
+                "No module named 'adsynth.zoo.methods.vae'", name="adsynth.zoo.methods.vae"
+            )
         return real(name, *a, **k)
 
     monkeypatch.setattr(zoo, "_LOADED", False)

@@ -10,11 +10,11 @@ from scipy.spatial.distance import cdist
 from sklearn.covariance import LedoitWolf
 
 from adsynth.zoo import create_model
-from adsynth.zoo.cutpaste import gde_fit, gde_score, ledoit_wolf
-from adsynth.zoo.cutpaste.model import patch_starts
-from adsynth.zoo.padim import mahalanobis
-from adsynth.zoo.padim.model import default_feature_count
-from adsynth.zoo.patchcore import greedy_coreset, nearest_distances
+from adsynth.zoo.methods.cutpaste import gde_fit, gde_score, ledoit_wolf
+from adsynth.zoo.methods.cutpaste.model import patch_starts
+from adsynth.zoo.methods.padim import mahalanobis
+from adsynth.zoo.methods.padim.model import default_feature_count
+from adsynth.zoo.methods.patchcore import greedy_coreset, nearest_distances
 
 
 def _greedy_reference(x: np.ndarray, k: int, start: int) -> list[int]:

@@ -43,7 +43,7 @@ def test_export_matches_pytorch(runs, name, fmt, tmp_path):
     import torch
 
     from adsynth.zoo.checkpoint import load_model
-    from adsynth.zoo.export import export_model, load_exported
+    from adsynth.zoo.deploy.export import export_model, load_exported
 
     ckpts, _ = runs
     path = tmp_path / ("m.onnx" if fmt == "onnx" else "m.xml")

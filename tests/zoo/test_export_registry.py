@@ -37,7 +37,7 @@ def test_docs_deploy_names_the_models_that_do_not_export():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_model_exports_or_says_why(name, tmp_path):
-    from adsynth.zoo.export import export_model
+    from adsynth.zoo.deploy.export import export_model
 
     torch.manual_seed(0)
     model = create_model(name, **small_config(name))

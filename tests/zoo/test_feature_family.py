@@ -12,11 +12,11 @@ from sklearn.decomposition import PCA
 from sklearn.linear_model import orthogonal_mp
 
 from adsynth.zoo import create_model
-from adsynth.zoo.a_contrario import log10_binomial_tail
 from adsynth.zoo.components.features import GaussianAccumulator, concat_levels, semi_orthogonal
-from adsynth.zoo.dfr import feature_cae, pca_dim
-from adsynth.zoo.mlf_sc import learn_dictionary, omp
-from adsynth.zoo.padim_som import batch_som
+from adsynth.zoo.methods.a_contrario import log10_binomial_tail
+from adsynth.zoo.methods.dfr import feature_cae, pca_dim
+from adsynth.zoo.methods.mlf_sc import learn_dictionary, omp
+from adsynth.zoo.methods.padim_som import batch_som
 
 
 def test_semi_orthogonal_has_orthonormal_columns_and_is_seeded():

@@ -110,7 +110,7 @@ def test_csflow_is_invertible_and_its_log_det_matches_autograd():
     """The cross-scale coupling is a bijection: its log|det J| equals the log-determinant of the
     Jacobian computed by autograd on a tiny input, and two inputs differing at one scale give latents
     that differ at every scale (the scales exchange information)."""
-    from adsynth.zoo.csflow.model import CrossScaleCoupling
+    from adsynth.zoo.methods.csflow.model import CrossScaleCoupling
 
     torch.manual_seed(0)
     block = CrossScaleCoupling([4, 4, 2], hidden=4, kernel=3, clamp=3.0, gen=torch.Generator().manual_seed(0))

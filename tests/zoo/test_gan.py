@@ -6,8 +6,8 @@ import torch
 from torch import nn
 
 from adsynth.zoo.components.adversarial import gradient_penalty, split_epoch
-from adsynth.zoo.fanogan.model import FAnoGAN
-from adsynth.zoo.ognet.model import OGNet
+from adsynth.zoo.methods.fanogan.model import FAnoGAN
+from adsynth.zoo.methods.ognet.model import OGNet
 from adsynth.zoo.training.optimizers import Optimizers
 
 

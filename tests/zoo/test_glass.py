@@ -2,7 +2,7 @@
 and the global anomalies, parameter checks.
 
 Its learning cases (manifold and hypersphere, LAS from the default ``draem`` recipe, no blob ever shown) are
-in ``zoo/glass/testing.py``, run by ``test_learning.py``.
+in ``zoo/methods/glass/testing.py``, run by ``test_learning.py``.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from zoo_helpers import StandInRecipe, blob_dataset
 from adsynth.errors import ConfigError
 from adsynth.zoo import load_models
 from adsynth.zoo.checkpoint import MODEL_FILE, read_checkpoint
-from adsynth.zoo.glass.loss import ring_projection
-from adsynth.zoo.glass.model import GLASS
+from adsynth.zoo.methods.glass.loss import ring_projection
+from adsynth.zoo.methods.glass.model import GLASS
 from adsynth.zoo.trainer import TrainConfig, train
 
 load_models()

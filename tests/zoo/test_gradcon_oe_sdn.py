@@ -11,7 +11,7 @@ from torch.nn import functional as F
 from adsynth.errors import ConfigError
 from adsynth.zoo import create_model
 from adsynth.zoo.components.gradients import RunningGradients, gradient_constraint_loss
-from adsynth.zoo.oe_sdn.loss import gram_matrix, masked_mse, style_loss
+from adsynth.zoo.methods.oe_sdn.loss import gram_matrix, masked_mse, style_loss
 from adsynth.zoo.training.distributed import Dist, check_distributable
 
 

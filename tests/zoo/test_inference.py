@@ -146,7 +146,7 @@ def test_calibrate_f1_on_defects_and_bad_input(run, tmp_path):
 
 
 def test_names_cannot_leave_the_results_folder(tmp_path):
-    from adsynth.zoo.inference import _inside
+    from adsynth.zoo.deploy.inference import _inside
 
     assert _inside(tmp_path, "maps", "a/b.png", ".npy") == tmp_path / "maps" / "a" / "b.png.npy"
     for bad in ("../x.png", "/etc/x.png", "a/../../x.png"):

@@ -16,9 +16,9 @@ from adsynth.synth.masks import make_riad_masks
 from adsynth.synth.superpixel import slic_segments
 from adsynth.zoo import create_model
 from adsynth.zoo.components.msgms import gms, msgms_loss, msgms_map
-from adsynth.zoo.intra.model import patchify, unpatchify, window_origin
-from adsynth.zoo.scadn.model import scadn_generator_loss
-from adsynth.zoo.smai import colour_superpixels, superpixel_mask_sets
+from adsynth.zoo.methods.intra.model import patchify, unpatchify, window_origin
+from adsynth.zoo.methods.scadn.model import scadn_generator_loss
+from adsynth.zoo.methods.smai import colour_superpixels, superpixel_mask_sets
 
 
 def _rand(*shape: int, seed: int = 0) -> torch.Tensor:

@@ -10,8 +10,8 @@ import torch.nn.functional as F
 
 from adsynth.zoo import create_model
 from adsynth.zoo.components.memory import MemoryModule, addressing_entropy, hard_shrink
-from adsynth.zoo.draem_sspcab import SSPCAB, MaskedConv2d
-from adsynth.zoo.mnad import compactness_loss, separateness_loss, update_memory
+from adsynth.zoo.methods.draem_sspcab import SSPCAB, MaskedConv2d
+from adsynth.zoo.methods.mnad import compactness_loss, separateness_loss, update_memory
 
 
 # ------------------------------------------------------------------------------------------------ MemAE

@@ -82,7 +82,7 @@ def test_every_gradient_model_has_resume_settings():
     a fit-only one none (it has no epoch to resume)."""
     declared = [n for n in MODELS.list() if settings_for(n).resume is not None]
     assert declared == GRADIENT, (
-        "set `resume` in zoo/<method>/testing.py: a dict for gradient models, else None"
+        "set `resume` in zoo/methods/<method>/testing.py: a dict for gradient models, else None"
     )
 
 

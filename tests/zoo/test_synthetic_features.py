@@ -16,7 +16,7 @@ from adsynth.zoo.components.synthetic_features import (
     perlin_masks,
     truncated_l1,
 )
-from adsynth.zoo.supersimplenet import synthesise
+from adsynth.zoo.methods.supersimplenet import synthesise
 from adsynth.zoo.trainer import TrainConfig, train
 
 load_models()

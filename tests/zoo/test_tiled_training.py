@@ -222,7 +222,7 @@ def test_cli_tiled_training_then_tiled_prediction(padded, photo_dir, tmp_path):
 
 def test_a_model_trained_on_a_letterboxed_import_is_letterboxed_at_prediction(padded, photo_dir, tmp_path):
     from adsynth.cli.main import cli
-    from adsynth.zoo.inference import fit_for
+    from adsynth.zoo.deploy.inference import fit_for
 
     run = train(_cfg(padded, tmp_path / "run", crop=None, epochs=1))
     ckpt = read_checkpoint(run.checkpoint)
@@ -259,7 +259,7 @@ def test_a_model_trained_on_a_letterboxed_import_is_letterboxed_at_prediction(pa
 def test_a_generated_dataset_records_no_import_resize(tmp_path):
     from zoo_helpers import blob_dataset
 
-    from adsynth.zoo.inference import fit_for
+    from adsynth.zoo.deploy.inference import fit_for
 
     data = blob_dataset(tmp_path / "b.h5", n_train=4, n_test=1, size=32)
     ckpt = read_checkpoint(train(_cfg(data, tmp_path / "run", crop=None, epochs=1)).checkpoint)

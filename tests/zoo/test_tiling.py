@@ -9,7 +9,7 @@ import torch
 from adsynth.data.images import fit as import_fit
 from adsynth.errors import ConfigError
 from adsynth.zoo.base import Prediction
-from adsynth.zoo.tiling import predict_photos, tile_starts
+from adsynth.zoo.deploy.tiling import predict_photos, tile_starts
 
 
 class Identity:

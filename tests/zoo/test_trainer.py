@@ -13,7 +13,7 @@ from zoo_helpers import StandInRecipe, blob_dataset, draem_recipe
 
 from adsynth.errors import ConfigError, OutputExistsError, TrainingError
 from adsynth.zoo.checkpoint import LAST_FILE, MODEL_FILE, data_fingerprint, load_model, read_checkpoint
-from adsynth.zoo.predict import predict_dataset
+from adsynth.zoo.deploy.predict import predict_dataset
 from adsynth.zoo.trainer import TrainConfig, resolve_device, train
 
 TINY = {
@@ -142,7 +142,7 @@ def test_same_seed_same_weights_whatever_the_workers(data, tmp_path):
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(data, tmp_path, monkeypatch):
-    from adsynth.zoo.ae.model import AutoEncoder
+    from adsynth.zoo.methods.ae.model import AutoEncoder
 
     calls = {"n": 0}
     original = AutoEncoder.training_step

@@ -143,7 +143,7 @@ def predict_scores(model, task: str, path) -> tuple[np.ndarray, np.ndarray]:
     import h5py
 
     from adsynth.data import DatasetReader
-    from adsynth.zoo.predict import predict_dataset
+    from adsynth.zoo.deploy.predict import predict_dataset
 
     predict_dataset(model, task, path, device="cpu")
     with h5py.File(path, "r") as f:

@@ -262,8 +262,8 @@ def run_cell(cfg: BenchConfig, cell: Cell, folder: Path) -> dict[str, Any]:
     from adsynth.evaluate.metrics import Undefined
     from adsynth.evaluate.report import format_markdown, write_report
     from adsynth.evaluate.runner import evaluate_files, image_getter
+    from adsynth.zoo.deploy.predict import predict_dataset
     from adsynth.zoo.device import resolve_device
-    from adsynth.zoo.predict import predict_dataset
 
     d, m = cfg.dataset(cell.dataset), cfg.model(cell.model)
     t0 = time.perf_counter()

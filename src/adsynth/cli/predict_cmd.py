@@ -105,7 +105,7 @@ def predict(
     if input_ is not None:
         import warnings
 
-        from adsynth.zoo.inference import infer_photos
+        from adsynth.zoo.deploy.inference import infer_photos
 
         with Progress(None, "predict", mode=mode) as bar, warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the warning is in the result: said once, below
@@ -159,7 +159,7 @@ def predict(
         return
     if resume or save_maps or no_overlays or skip_bad or fit is not None:
         raise click.UsageError("--fit, --resume, --save-maps, --no-overlays and --skip-bad go with --input")
-    from adsynth.zoo.predict import predict_dataset
+    from adsynth.zoo.deploy.predict import predict_dataset
 
     with Progress(None, "predict", mode=mode) as bar:
         r = predict_dataset(
@@ -250,7 +250,7 @@ def export_model_cmd(checkpoint, fmt, out, overwrite):
     Example:
       adsynth export-model --checkpoint runs/padim/model.pt --out padim.onnx
     """
-    from adsynth.zoo.export import export_model
+    from adsynth.zoo.deploy.export import export_model
 
     r = export_model(checkpoint, out, fmt=fmt, overwrite=overwrite)
     click.echo(

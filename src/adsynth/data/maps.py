@@ -1,6 +1,6 @@
 """The adsynth maps format (HDF5): anomaly maps and image scores of a model on a dataset.
 
-This module owns the layout (specified in docs/FORMAT.md, "Maps files"); ``adsynth.zoo.predict`` writes
+This module owns the layout (specified in docs/FORMAT.md, "Maps files"); ``adsynth.zoo.deploy.predict`` writes
 it with :class:`MapsWriter`, ``adsynth.evaluate`` reads it with :func:`read_maps`. Root attributes
 ``format="adsynth-maps"`` and ``format_version=1`` (plus free extra attributes: model, checkpoint, ...),
 and four datasets of N rows:

@@ -13,16 +13,22 @@ from __future__ import annotations
 import pkgutil
 from typing import Any
 
-# Sub-packages of the zoo that hold shared parts, not methods. Every other sub-package is a method
-# folder and must register at least one model (tests/zoo/test_discovery.py checks it).
-SHARED_PACKAGES = ("components", "training")
+#: the package whose sub-packages are the method folders (``zoo/methods/<name>/``); everything else in the
+#: zoo (components, training, deploy, the zoo-level modules) is infrastructure and lives beside it
+METHODS_PACKAGE = f"{__name__}.methods"
 
 _LOADED = False
 
 
 def method_packages() -> list[str]:
-    """Names of the method folders of the zoo (found on disk, not listed by hand)."""
-    return sorted(m.name for m in pkgutil.iter_modules(__path__) if m.ispkg and m.name not in SHARED_PACKAGES)
+    """Names of the method folders of the zoo: everything in ``zoo/methods/`` (found on disk, not listed).
+
+    Every entry counts, so a stray module there fails ``tests/zoo/test_discovery.py`` instead of being
+    skipped.
+    """
+    from adsynth.zoo import methods
+
+    return sorted(m.name for m in pkgutil.iter_modules(methods.__path__))
 
 
 def load_models() -> None:
@@ -35,7 +41,7 @@ def load_models() -> None:
         return
     from adsynth.registry import import_all
 
-    import_all(__name__, method_packages(), "zoo method package")
+    import_all(METHODS_PACKAGE, method_packages(), "zoo method package")
     _LOADED = True
 
 
@@ -58,4 +64,4 @@ def create_model(name: str, **config: Any):
     return MODELS.create(name, **config)
 
 
-__all__ = ["SHARED_PACKAGES", "create_model", "load_models", "method_packages", "model_hparams"]
+__all__ = ["METHODS_PACKAGE", "create_model", "load_models", "method_packages", "model_hparams"]

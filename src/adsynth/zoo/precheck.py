@@ -23,13 +23,11 @@ _REGISTER = re.compile(r'@register_model\(\s*"([^"]+)"\s*\)')
 
 def model_names() -> list[str]:
     """The names the method folders register, found in their sources without importing them."""
-    from adsynth.zoo import SHARED_PACKAGES, method_packages
+    from adsynth.zoo import method_packages
 
-    root = Path(__file__).parent
+    root = Path(__file__).parent / "methods"
     names: set[str] = set()
     for package in method_packages():
-        if package in SHARED_PACKAGES:
-            continue
         for source in (root / package).rglob("*.py"):
             names.update(_REGISTER.findall(source.read_text(encoding="utf-8")))
     return sorted(names)

@@ -1,4 +1,4 @@
-"""The settings of each model's tests, kept in its method folder (``zoo/<method>/testing.py``).
+"""The settings of each model's tests, kept in its method folder (``zoo/methods/<method>/testing.py``).
 
 The registry-wide tests (the contract tests, resume, ONNX export, the learning test) read them through
 :func:`settings_for`, so adding a method is adding its folder: no test file lists methods. Nothing in the
@@ -101,7 +101,7 @@ _CASE_KEYS = tuple(f.name for f in dataclasses.fields(LearningCase))
 
 
 def method_folder(name: str) -> str:
-    """The method folder (a sub-package of ``adsynth.zoo``) of the class registered as ``name``.
+    """The method folder (a sub-package of ``adsynth.zoo.methods``) of the class registered as ``name``.
 
     Raises:
         ConfigError: ``name`` is not registered (the registry's message, with the closest names).
@@ -111,14 +111,14 @@ def method_folder(name: str) -> str:
 
     zoo.load_models()
     module = MODELS.get(name).__module__
-    folder = module.removeprefix(zoo.__name__ + ".").split(".")[0]
-    if not module.startswith(zoo.__name__ + ".") or folder not in zoo.method_packages():
+    folder = module.removeprefix(zoo.METHODS_PACKAGE + ".").split(".")[0]
+    if not module.startswith(zoo.METHODS_PACKAGE + ".") or folder not in zoo.method_packages():
         raise SettingsError(f"model {name!r} is defined in {module}, not in a method folder of the zoo")
     return folder
 
 
 def folder_settings(folder: str) -> dict[str, dict[str, Any]]:
-    """The ``SETTINGS`` dict of ``zoo/<folder>/testing.py``, every name in it registered by the folder.
+    """The ``SETTINGS`` dict of ``zoo/methods/<folder>/testing.py``; every name in it is registered there.
 
     Raises:
         SettingsError: the file is missing, has no ``SETTINGS`` dict, or names a model that the folder
@@ -127,8 +127,8 @@ def folder_settings(folder: str) -> dict[str, dict[str, Any]]:
     import adsynth.zoo as zoo
     from adsynth.zoo.base import MODELS
 
-    where = f"zoo/{folder}/{MODULE}.py"
-    target = f"{zoo.__name__}.{folder}.{MODULE}"
+    where = f"zoo/methods/{folder}/{MODULE}.py"
+    target = f"{zoo.METHODS_PACKAGE}.{folder}.{MODULE}"
     try:
         module = importlib.import_module(target)
     except ModuleNotFoundError as e:
@@ -141,7 +141,7 @@ def folder_settings(folder: str) -> dict[str, dict[str, Any]]:
     zoo.load_models()
     for name in table:
         if name not in MODELS or method_folder(name) != folder:
-            raise SettingsError(f"{where} lists {name!r}, which zoo/{folder}/ does not register")
+            raise SettingsError(f"{where} lists {name!r}, which zoo/methods/{folder}/ does not register")
     return table
 
 
@@ -154,7 +154,7 @@ def settings_for(name: str) -> Settings:
             malformed (a missing or unknown key, a learning case without an assertion).
     """
     folder = method_folder(name)
-    where = f"zoo/{folder}/{MODULE}.py"
+    where = f"zoo/methods/{folder}/{MODULE}.py"
     entry = folder_settings(folder).get(name)
     if not isinstance(entry, dict):
         raise SettingsError(f"{where} has no settings for model {name!r} (SETTINGS[{name!r}])")

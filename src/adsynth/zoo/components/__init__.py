@@ -1,6 +1,6 @@
 """Shared parts of the zoo methods: networks, losses, maps and plumbing used by more than one method.
 
-A method folder (``zoo/<method>/``) imports only :mod:`adsynth.zoo.base`, this package, the zoo-level
+A method folder (``zoo/methods/<method>/``) imports only :mod:`adsynth.zoo.base`, this package, the zoo-level
 feature modules (:mod:`~adsynth.zoo.backbones`, :mod:`~adsynth.zoo.bundled_weights`,
 :mod:`~adsynth.zoo.coreset`) and libraries, never another method's folder
 (``tests/test_architecture.py`` enforces it). A part that a second method needs moves here.

@@ -90,7 +90,7 @@ class BergmannModel(AnomalyModel):
 
     Args:
         image_size, channels, latent_dim, loss, anomaly_map, score_kernel: as documented by ``ae``
-            (:class:`adsynth.zoo.ae.AutoEncoder`); ``anomaly_map=None`` follows ``loss``.
+            (:class:`adsynth.zoo.methods.ae.AutoEncoder`); ``anomaly_map=None`` follows ``loss``.
         **hparams: the subclass's own hyper-parameters, stored after ``latent_dim``.
     """
 

@@ -1,5 +1,0 @@
-"""AE-L2 / AE-SSIM: a convolutional autoencoder scored by its reconstruction error (Bergmann et al. 2019)."""
-
-from adsynth.zoo.ae.model import AutoEncoder
-
-__all__ = ["AutoEncoder"]

@@ -1,6 +1,0 @@
-"""CFLOW-AD (Gudovskiy et al., WACV 2022): conditional normalising flows on the feature vectors of a
-frozen backbone, conditioned on a positional encoding (registered as ``cflow``)."""
-
-from adsynth.zoo.cflow.model import CFlow
-
-__all__ = ["CFlow"]

@@ -1,5 +1,0 @@
-"""CPC-AD: contrastive predictive coding on a grid of patches, scored by the patch-wise InfoNCE loss."""
-
-from adsynth.zoo.cpc.model import CPC
-
-__all__ = ["CPC"]

@@ -1,5 +1,0 @@
-"""DFR: deep feature reconstruction of regional multi-layer features (``dfr``)."""
-
-from adsynth.zoo.dfr.model import DFR, feature_cae, pca_dim
-
-__all__ = ["DFR", "feature_cae", "pca_dim"]

@@ -1,6 +1,0 @@
-"""DifferNet (Rudolph et al., WACV 2021): an image-level normalising flow on multi-scale pooled features
-of a frozen backbone (registered as ``differnet``)."""
-
-from adsynth.zoo.differnet.model import DifferNet
-
-__all__ = ["DifferNet"]

@@ -1,5 +1,0 @@
-"""DRAEM: reconstructive + discriminative U-Nets trained on online Perlin/texture pseudo-anomalies."""
-
-from adsynth.zoo.draem.model import Draem
-
-__all__ = ["Draem"]

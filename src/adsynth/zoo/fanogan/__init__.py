@@ -1,5 +1,0 @@
-"""f-AnoGAN: WGAN-GP, then an izi_f encoder with G and D frozen; score = image + κ·feature residual."""
-
-from adsynth.zoo.fanogan.model import FAnoGAN
-
-__all__ = ["FAnoGAN"]

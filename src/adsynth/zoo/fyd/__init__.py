@@ -1,5 +1,0 @@
-"""FYD: coarse (phase-correlation) alignment, then per-position Gaussians of the features (``fyd``)."""
-
-from adsynth.zoo.fyd.model import FYD
-
-__all__ = ["FYD"]

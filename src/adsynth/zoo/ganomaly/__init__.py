@@ -1,5 +1,0 @@
-"""GANomaly: encoder-decoder-encoder generator and a DCGAN discriminator; score = latent difference."""
-
-from adsynth.zoo.ganomaly.model import Ganomaly
-
-__all__ = ["Ganomaly"]

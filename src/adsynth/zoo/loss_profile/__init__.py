@@ -1,5 +1,0 @@
-"""Loss profiles: autoencoder reconstruction losses along training snapshots, scored by a Gaussian."""
-
-from adsynth.zoo.loss_profile.model import LossProfile
-
-__all__ = ["LossProfile"]

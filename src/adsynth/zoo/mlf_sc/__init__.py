@@ -1,5 +1,0 @@
-"""MLF-SC: sparse coding of multi-layer CNN features (``mlf-sc``)."""
-
-from adsynth.zoo.mlf_sc.model import MLFSC, learn_dictionary, omp
-
-__all__ = ["MLFSC", "learn_dictionary", "omp"]

@@ -1,5 +1,0 @@
-"""PaDiM-SOM: self-organizing maps of PaDiM's embedding (``padim-som``)."""
-
-from adsynth.zoo.padim_som.model import PaDiMSOM, batch_som
-
-__all__ = ["PaDiMSOM", "batch_som"]

@@ -1,5 +1,0 @@
-"""Patch SVDD: self-supervised hierarchical patch embeddings, kNN map (Yi & Yoon, ACCV 2020)."""
-
-from adsynth.zoo.patch_svdd.model import PatchSVDD
-
-__all__ = ["PatchSVDD"]

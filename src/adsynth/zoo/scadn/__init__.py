@@ -1,5 +1,0 @@
-"""SCADN: dilated encoder-decoder inpainting of multi-scale stripe masks with a patch discriminator."""
-
-from adsynth.zoo.scadn.model import Scadn
-
-__all__ = ["Scadn"]

@@ -1,5 +1,0 @@
-"""SimCLR as a local contrastive feature learner on normal images and synthetic defects."""
-
-from adsynth.zoo.simclr.model import SimCLR
-
-__all__ = ["SimCLR"]

@@ -1,5 +1,0 @@
-"""SimSiam as a local self-supervised feature learner on normal images and synthetic defects."""
-
-from adsynth.zoo.simsiam.model import SimSiam
-
-__all__ = ["SimSiam"]

@@ -1,5 +1,0 @@
-"""SMAI: U-Net inpainting of hidden SLIC superpixels; every superpixel hidden once at inference."""
-
-from adsynth.zoo.smai.model import Smai, colour_superpixels, superpixel_mask_sets
-
-__all__ = ["Smai", "colour_superpixels", "superpixel_mask_sets"]

@@ -1,5 +1,0 @@
-"""SOE: PaDiM with a semi-orthogonal embedding (``soe``)."""
-
-from adsynth.zoo.soe.model import SOE, default_rank
-
-__all__ = ["SOE", "default_rank"]

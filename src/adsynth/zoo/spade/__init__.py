@@ -1,5 +1,0 @@
-"""SPADE: kNN of normal images, then pixel correspondences to their feature pyramids (``spade``)."""
-
-from adsynth.zoo.spade.model import Spade
-
-__all__ = ["Spade"]

@@ -1,5 +1,0 @@
-"""split-brain: two networks predict each other's half of the image; the cross-prediction error is the map."""
-
-from adsynth.zoo.split_brain.model import SplitBrain
-
-__all__ = ["SplitBrain"]

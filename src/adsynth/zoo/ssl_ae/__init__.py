@@ -1,5 +1,0 @@
-"""ssl-ae: an autoencoder trained to restore synthetic defects, scored by its restoration difference."""
-
-from adsynth.zoo.ssl_ae.model import SelfSupervisedAE
-
-__all__ = ["SelfSupervisedAE"]

@@ -1,6 +1,0 @@
-"""STPM (Wang et al., BMVC 2021): a student network regresses a frozen teacher's normalised features at
-several levels (registered as ``stpm``)."""
-
-from adsynth.zoo.stpm.model import STPM
-
-__all__ = ["STPM"]

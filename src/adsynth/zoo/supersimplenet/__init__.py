@@ -1,6 +1,0 @@
-"""SuperSimpleNet: upscaled frozen features, feature noise inside Perlin masks, a segmentation and a
-classification head (registered as ``supersimplenet``)."""
-
-from adsynth.zoo.supersimplenet.model import SuperSimpleNet, synthesise
-
-__all__ = ["SuperSimpleNet", "synthesise"]

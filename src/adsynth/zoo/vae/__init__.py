@@ -1,5 +1,0 @@
-"""VAE: a variational autoencoder scored by the reconstruction error of the posterior mean."""
-
-from adsynth.zoo.vae.model import VariationalAutoEncoder
-
-__all__ = ["VariationalAutoEncoder"]

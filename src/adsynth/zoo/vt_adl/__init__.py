@@ -1,5 +1,0 @@
-"""VT-ADL: transformer on bundled-feature patches, feature decoder, Gaussian mixture density (``vt-adl``)."""
-
-from adsynth.zoo.vt_adl.model import VTADL
-
-__all__ = ["VTADL"]
