@@ -89,7 +89,14 @@ def train(
             raise ConfigError("expected `out`, the run folder")
         # A run that fails before its first epoch is saved leaves no folder behind (rank 0 owns it).
         with remove_on_failure(config.out, keep_if=(LAST_FILE, MODEL_FILE), enabled=dist_info.main):
-            return _train(config, device, dist_info, on_epoch_end, t0)
+            result = _train(config, device, dist_info, on_epoch_end, t0)
+        if dist_info.world > 1:
+            # Every rank finished (rank 0 has written its checkpoints) before any leaves the group: a rank
+            # that tears down its Gloo connections while a peer still uses them aborts (SIGABRT).
+            import torch.distributed as dist
+
+            dist.barrier()
+        return result
     finally:
         finish_distributed(dist_info)
 
