@@ -205,6 +205,16 @@ class ZooDataset(torch.utils.data.Dataset):
     def channels(self) -> int:
         return self.reader.channels
 
+    def normal_view(self) -> ZooDataset:
+        """The same samples (windows, rotation, real defects) with nothing synthesised: what a model's
+        pass over the normal images before training and the fitting pass read."""
+        import copy
+
+        view = copy.copy(self)
+        view.recipe = None
+        view._pool = None
+        return view
+
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch's anomalies (takes effect in workers started after the call)."""
         self.epoch = int(epoch)

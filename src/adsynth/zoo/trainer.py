@@ -46,10 +46,10 @@ import torch
 
 from adsynth.errors import ConfigError
 from adsynth.zoo.checkpoint import LAST_FILE, MODEL_FILE, data_fingerprint, read_checkpoint
-from adsynth.zoo.data import ZooDataset, check_not_empty
 from adsynth.zoo.device import resolve_device
 from adsynth.zoo.training.amp import amp_dtype
 from adsynth.zoo.training.config import TrainConfig, TrainResult, merge_resume, model_kwargs, resolve
+from adsynth.zoo.training.dataset import build_training_dataset
 from adsynth.zoo.training.distributed import Dist, finish_distributed, init_distributed
 from adsynth.zoo.training.loop import GradientLoop, RunState, fit_phase
 from adsynth.zoo.training.runlog import prepare_out, write_config
@@ -120,26 +120,16 @@ def _train(cfg: TrainConfig, device: torch.device, d: Dist, on_epoch_end, t0: fl
     cls = MODELS.get(cfg.model)
     from adsynth.data import DatasetReader
 
-    data_side = min(DatasetReader(cfg.data).shape[:2])
-    cfg = resolve(cfg, cls, data_side)
+    reader = DatasetReader(cfg.data)
+    cfg = resolve(cfg, cls, min(reader.shape[:2]))
     grad = cls.fit_mode in ("gradient", "both")
     fit = cls.fit_mode in ("fit", "both")
 
-    dataset = ZooDataset(
-        cfg.data, cfg.image_size, recipe=None, seed=cfg.seed, split=cfg.split, label="normal"
-    )
-    check_not_empty(dataset, f"normal {cfg.split!r}")
     torch.manual_seed(cfg.seed)
-    model = create_model(cfg.model, **model_kwargs(cfg, cls, dataset.channels))
+    model = create_model(cfg.model, **model_kwargs(cfg, cls, reader.channels))
     if resume_ckpt is not None:
         model.load_state_dict(resume_ckpt["state_dict"])
-    dataset.rotation = model.train_rotation()
-    if cfg.real_defects != "none":
-        from adsynth.zoo.real_defects import attach
-
-        if d.world > 1:
-            raise ConfigError("--real-defects trains in one process (not under torchrun) for now")
-        attach(dataset, cfg.split, cfg.real_defects, bool(cfg.synthetic))
+    dataset = build_training_dataset(cfg, model, gradient=grad, world=d.world)
     model.synthetic_anomalies = cfg.synthetic is not False
     record = cfg.record()
     if d.main:
@@ -169,15 +159,13 @@ def _train(cfg: TrainConfig, device: torch.device, d: Dist, on_epoch_end, t0: fl
         if run.fitted and grad and int(resume_ckpt["epoch"]) < cfg.epochs:
             run.fitted = False  # more gradient epochs make the fitted statistics stale: fit again afterwards
     if grad:
-        if not cfg.crop:  # whole normal images, before the recipe is set (tiled windows change per epoch)
-            model.on_train_start(dataset)
-        dataset.recipe = _load_recipe(cfg.recipe, cfg.textures)
+        if not cfg.crop:  # whole normal images, nothing synthesised (tiled windows change per epoch)
+            model.on_train_start(dataset.normal_view())
         GradientLoop(run, resume_ckpt, on_epoch_end).run_epochs()
     elif resume_ckpt is not None:
         run.epoch, run.step = int(resume_ckpt["epoch"]), int(resume_ckpt["step"])
     fitted_images = 0
     if fit and d.main and not run.fitted:
-        dataset.recipe = None
         fit_phase(run)
         fitted_images = len(dataset)
     elif fit and run.fitted:
@@ -194,16 +182,3 @@ def _train(cfg: TrainConfig, device: torch.device, d: Dist, on_epoch_end, t0: fl
         image_size=cfg.image_size,
         real_defects=len(dataset.real) if dataset.real is not None else 0,
     )
-
-
-def _load_recipe(spec, textures: str | None):
-    if spec is None or hasattr(spec, "apply"):
-        return spec
-    import functools
-
-    from adsynth.synth.recipes import load_recipe
-    from adsynth.zoo.checkpoint import load_reconstructor
-
-    # An ognet entry naming a checkpoint needs the zoo to load it (synth never imports the zoo).
-    loader = functools.partial(load_reconstructor, device="cpu")
-    return load_recipe(str(spec), textures=textures, checkpoint_loader=loader)

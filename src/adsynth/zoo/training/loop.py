@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from adsynth.errors import ConfigError, TrainingError
+from adsynth.errors import TrainingError
 from adsynth.progress import Progress
 from adsynth.zoo.checkpoint import (
     LAST_FILE,
@@ -52,8 +52,8 @@ class RunState:
         training_state: the last gradient epoch's optimizer, scheduler, scaler and RNG states (what
             ``last.pt`` carries for ``--resume``); None before any gradient epoch.
 
-    With ``cfg.crop`` (tiled training) the dataset is switched to random windows at the photos' own
-    resolution when the run is built: the one place every model's training data passes through.
+    The dataset comes complete from :func:`~adsynth.zoo.training.dataset.build_training_dataset` (windows
+    of ``--crop``, rotation, real defects, recipe); the fitting pass reads its ``normal_view()``.
     """
 
     cfg: TrainConfig
@@ -72,14 +72,6 @@ class RunState:
     images_per_s: float = 0.0
     training_state: dict[str, Any] | None = None
 
-    def __post_init__(self) -> None:
-        if self.cfg.crop:
-            if self.model.reuses_train_features:
-                raise ConfigError(
-                    "cache_features reuses the first window's features: turn it off with --crop"
-                )
-            self.dataset.use_crops(self.cfg.crop)
-
     def save(self, with_training_state: bool = True) -> None:
         """Write ``model.pt`` and (with ``with_training_state``) ``last.pt``."""
         meta = {
@@ -94,8 +86,11 @@ class RunState:
             save_checkpoint(self.out / LAST_FILE, make_checkpoint(self.model, **meta, **training))
         save_checkpoint(self.out / MODEL_FILE, make_checkpoint(self.model, **meta))
 
-    def loader(self, sampler, epoch: int, training: bool = False) -> torch.utils.data.DataLoader:
-        """The DataLoader of one pass over ``sampler``'s order (workers seeded from the run and rank).
+    def loader(
+        self, sampler, epoch: int, training: bool = False, dataset: Any = None
+    ) -> torch.utils.data.DataLoader:
+        """The DataLoader of one pass over ``sampler``'s order of ``dataset`` (default the run's), its
+        workers seeded from the run and rank.
 
         With ``training`` (the gradient phase), a last batch of one sample is dropped when the model
         has BatchNorm layers; the fit phase sees every image.
@@ -105,7 +100,7 @@ class RunState:
         # drop it (the sampler's order changes every epoch, so no sample is always left out).
         lone_last = training and n > size and n % size == 1 and _has_batchnorm(self.model)
         return torch.utils.data.DataLoader(
-            self.dataset,
+            self.dataset if dataset is None else dataset,
             batch_size=size,
             sampler=sampler,
             num_workers=self.cfg.workers,
@@ -333,7 +328,8 @@ def fit_phase(run: RunState) -> None:
     ``last.pt`` keeps the gradient phase's training state (when there was one), so that a run continued
     with more epochs resumes its optimizers where they stopped.
     """
-    loader = run.loader(EpochSampler(len(run.dataset), shuffle=False), 0)
+    data = run.dataset.normal_view()
+    loader = run.loader(EpochSampler(len(data), shuffle=False), 0, dataset=data)
     run.model.eval()
     t = time.perf_counter()
     n = 0
