@@ -68,6 +68,14 @@ def test_expansion_and_the_k_rule(data, tmp_path):
     assert spec["model"]["real_defects"] == "all" and spec["dataset"]["fewshot"]["k"] == 2
 
 
+def test_shards_in_other_folders_give_the_same_cell_hashes(data, tmp_path):
+    """A fewshot split (like a subset or an import) is written into each --out folder: where is not part
+    of a cell's hash, so shards run into different folders can be merged."""
+    a = build_config(fewshot_config(data, MODELS), out=tmp_path / "a").to_dict()
+    b = build_config(fewshot_config(data, MODELS), out=tmp_path / "b").to_dict()
+    assert a["cells"] == b["cells"] and a["config_hash"] == b["config_hash"]
+
+
 def test_existing_configs_keep_their_cell_hashes(data):
     cfg = build_config(tiny_config(data, models={"smai": {"hparams": {"base_width": 4}}}, recipes=["noise"]))
     spec = cfg.cell_spec(cfg.cells()[0])

@@ -106,6 +106,20 @@ def _spec(obj: Any) -> dict[str, Any]:
     return {k: v for k, v in asdict(obj).items() if not (k in _LATER_FIELDS and v == _LATER_FIELDS[k])}
 
 
+def _dataset_spec(d: DatasetSpec) -> dict[str, Any]:
+    """A dataset's part of a cell spec. A dataset the benchmark writes itself into ``OUT/datasets/`` (an
+    import, a subset, a fewshot split) is named there by its file name alone: what it is made from is in
+    the spec, and shards run into different ``--out`` folders must give a cell the same hash (else
+    ``merge`` cannot join them)."""
+    spec = _spec(d)
+    if d.folder or d.subset or getattr(d, "fewshot", None):
+        for key in ("train", "test"):
+            value = spec.get(key)
+            if isinstance(value, str) and Path(value).parent.name == "datasets":
+                spec[key] = f"OUT/datasets/{Path(value).name}"
+    return spec
+
+
 @dataclass(frozen=True)
 class Cell:
     """One (dataset, model, recipe, seed): trained, predicted and evaluated in ``cells/<id>/``."""
@@ -160,7 +174,7 @@ class BenchConfig:
         """Everything that determines a cell's result (its hash decides whether a finished cell is kept)."""
         m, d = self.model(cell.model), self.dataset(cell.dataset)
         return {
-            "dataset": _spec(d),
+            "dataset": _dataset_spec(d),
             "model": {k: v for k, v in _spec(m).items() if k not in ("recipes", "label")},
             "recipe": None if cell.recipe == NO_RECIPE else self.recipes[cell.recipe],
             "seed": cell.seed,
