@@ -87,3 +87,22 @@ def test_readme_says_what_source_date_epoch_does():
     text = README.read_text(encoding="utf-8")
     paragraph = next(p for p in text.split("\n\n") if "Same seed, same bytes" in p)
     assert "SOURCE_DATE_EPOCH" in paragraph and "`created`" in paragraph, paragraph
+
+
+def test_a_corrupt_photo_is_reported_once_without_opencv_warnings(tmp_path):
+    """OpenCV's own "[ WARN ] ... grfmt_png" line no longer precedes our one-line error."""
+    import subprocess
+    import sys
+
+    ok, buf = cv2.imencode(".png", np.zeros((64, 64), np.uint8))
+    data = bytearray(buf.tobytes())
+    data[40:44] = b"\xff\xff\xff\x00"  # a chunk length far beyond the file
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(bytes(data))
+    code = (
+        "from adsynth.data.images import read_image\n"
+        f"try:\n    read_image({str(bad)!r})\nexcept Exception as e:\n    print(e)"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert "not a readable image" in r.stdout
+    assert "WARN" not in r.stderr, r.stderr

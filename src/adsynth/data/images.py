@@ -26,6 +26,14 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() and is_image_file(p))
 
 
+def _quiet_opencv(cv2) -> None:
+    """Keep OpenCV's own warnings (e.g. "read_chunk ... data is too large" for a corrupt PNG) off stderr:
+    a corrupt file is reported once, as a DataError naming it."""
+    logging = getattr(getattr(cv2, "utils", None), "logging", None)
+    if logging is not None and hasattr(logging, "setLogLevel"):
+        logging.setLogLevel(logging.LOG_LEVEL_ERROR)
+
+
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Decode an image file to uint8 H×W×1 (gray) or H×W×3 (RGB).
 
@@ -34,6 +42,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     """
     import cv2
 
+    _quiet_opencv(cv2)
     p = Path(path)
     try:
         buf = np.fromfile(p, dtype=np.uint8)
