@@ -107,16 +107,12 @@ def _spec(obj: Any) -> dict[str, Any]:
 
 
 def _dataset_spec(d: DatasetSpec) -> dict[str, Any]:
-    """A dataset's part of a cell spec. A dataset the benchmark writes itself into ``OUT/datasets/`` (an
-    import, a subset, a fewshot split) is named there by its file name alone: what it is made from is in
-    the spec, and shards run into different ``--out`` folders must give a cell the same hash (else
-    ``merge`` cannot join them)."""
+    """A dataset's part of a cell spec; one the benchmark writes into ``OUT/datasets/`` is named by its file
+    name, so that shards run into different ``--out`` folders give a cell the same hash."""
     spec = _spec(d)
-    if d.folder or d.subset or getattr(d, "fewshot", None):
-        for key in ("train", "test"):
-            value = spec.get(key)
-            if isinstance(value, str) and Path(value).parent.name == "datasets":
-                spec[key] = f"OUT/datasets/{Path(value).name}"
+    for key in ("train", "test") if d.folder or d.subset or d.fewshot else ():
+        if isinstance(spec.get(key), str) and Path(spec[key]).parent.name == "datasets":
+            spec[key] = f"OUT/datasets/{Path(spec[key]).name}"
     return spec
 
 
