@@ -52,3 +52,26 @@ def test_the_recipe_reaches_the_model(tmp_path, monkeypatch):
     assert not torch.equal(default[1], other[1])
     assert bool((other[1].flatten(1).amax(1) > 0).all())
     assert np.isfinite(other[0].numpy()).all()
+
+
+def test_defect_balance_weighs_each_defect_not_each_pixel():
+    """balance='defect': with equal areas it is the paper's loss; with a large and a small defect the
+    small one's pixels carry as much of the loss as the large one's."""
+    from adsynth.zoo.methods.destseg.loss import segmentation_loss
+
+    logits = torch.zeros(2, 1, 8, 8, requires_grad=True)
+    equal = torch.zeros(2, 1, 8, 8)
+    equal[0, 0, :2, :2] = equal[1, 0, 4:6, 4:6] = 1
+    a = segmentation_loss(logits, equal, balance="pixel")["loss"]
+    b = segmentation_loss(logits, equal, balance="defect")["loss"]
+    assert torch.allclose(a, b)
+
+    mixed = torch.zeros(2, 1, 8, 8)
+    mixed[0, 0, :1, :1] = 1  # 1 pixel
+    mixed[1, 0, :4, :] = 1  # 32 pixels
+    for balance, small_share in (("pixel", lambda s: s < 0.1), ("defect", lambda s: 0.4 < s < 0.6)):
+        logits.grad = None
+        segmentation_loss(logits, mixed, balance=balance)["loss"].backward()
+        g = logits.grad.abs()[:, 0]
+        small, large = float(g[0][mixed[0, 0] > 0].sum()), float(g[1][mixed[1, 0] > 0].sum())
+        assert small_share(small / (small + large)), (balance, small, large)

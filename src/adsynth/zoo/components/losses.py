@@ -89,7 +89,11 @@ def ssim_loss(
 
 
 def focal_loss(
-    probs: torch.Tensor, target: torch.Tensor, gamma: float = 2.0, smooth: float = 1e-5
+    probs: torch.Tensor,
+    target: torch.Tensor,
+    gamma: float = 2.0,
+    smooth: float = 1e-5,
+    weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Focal loss (Lin et al. 2017) on class *probabilities*, as DRAEM applies it after a softmax.
 
@@ -99,6 +103,7 @@ def focal_loss(
         gamma: focusing parameter.
         smooth: the one-hot target is clamped to ``[smooth, 1 − smooth]`` and ``smooth`` is added to
             ``p_t`` before the log, which keeps the loss finite for saturated probabilities.
+        weight: optional B×H×W pixel weights (the mean is then weighted).
 
     Returns:
         The mean over pixels of ``−(1 − p_t)^γ · log p_t``.
@@ -110,7 +115,11 @@ def focal_loss(
     onehot = F.one_hot(target.long(), k).permute(0, 3, 1, 2).to(probs.dtype)
     onehot = onehot.clamp(smooth, 1.0 - smooth)
     pt = (onehot * probs).sum(dim=1) + smooth
-    return (-((1.0 - pt) ** gamma) * pt.log()).mean()
+    loss = -((1.0 - pt) ** gamma) * pt.log()
+    if weight is None:
+        return loss.mean()
+    weight = weight.reshape(loss.shape).to(loss.dtype)
+    return (loss * weight).sum() / weight.sum().clamp_min(1e-12)
 
 
 def reconstruction_loss(x: torch.Tensor, rec: torch.Tensor, kind: str) -> dict[str, torch.Tensor]:

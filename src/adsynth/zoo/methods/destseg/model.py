@@ -197,6 +197,8 @@ class DeSTSeg(FrozenBackboneModel):
         top_k: the image score is the mean of the map's ``top_k`` largest values (reference: 100).
         output: ``"segmentation"`` (the method) or ``"student"`` (the paper's DeST ablation: the product
             over levels of the teacher-student cosine distances, upsampled).
+        balance: the segmentation loss' pixel weighting: ``"pixel"`` (the paper) or ``"defect"`` (each
+            image's defect weighs the same whatever its area; see ``loss.defect_balanced_weights``).
 
     Example:
         >>> m = DeSTSeg(image_size=64, backbone="resnet18", pretrained=False, student_width=4,
@@ -242,6 +244,7 @@ class DeSTSeg(FrozenBackboneModel):
         l1_weight: float = 1.0,
         top_k: int = 100,
         output: str = "segmentation",
+        balance: str = "pixel",
         weights_source: str | None = None,
     ) -> None:
         if aspp_rates is not None:
@@ -274,6 +277,7 @@ class DeSTSeg(FrozenBackboneModel):
             l1_weight=check_range(l1_weight, 0.0, 1e3, "l1_weight"),
             top_k=check_positive_int(top_k, "top_k"),
             output=check_choice(output, ("segmentation", "student"), "output"),
+            balance=check_choice(balance, ("pixel", "defect"), "balance"),
         )
         hp = self._hparams
         self.student = DenoisingStudent(
@@ -386,7 +390,7 @@ class DeSTSeg(FrozenBackboneModel):
         logits = F.interpolate(logits, size=aug.shape[-2:], mode="bilinear", align_corners=False)
         hp = self._hparams
         return segmentation_loss(
-            logits, batch["aug_mask"], hp["focal_gamma"], hp["focal_weight"], hp["l1_weight"]
+            logits, batch["aug_mask"], hp["focal_gamma"], hp["focal_weight"], hp["l1_weight"], hp["balance"]
         )
 
     # ------------------------------------------------------------------ inference
