@@ -127,3 +127,20 @@ def test_folder_and_subset_datasets_are_written_once(mvtec_dir, data, tmp_path):
     assert len(DatasetReader(tmp_path / "datasets" / "sub.h5", split="train")) == 4
     with pytest.raises(ConfigError, match="unknown key 'sizes'"):
         build_config(tiny_config(data, datasets={"f": {"folder": str(mvtec_dir), "import": {"sizes": 32}}}))
+
+
+def test_a_recipe_file_is_hashed_by_its_content_not_its_path(data, tmp_path):
+    """Moving a recipe YAML (or running from another folder) keeps the finished cells; editing it does not."""
+    text = "name: mine\ngenerators:\n  - name: noise\n"
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "mine.yaml").write_text(text)
+    (tmp_path / "b" / "mine.yaml").write_text(text)
+
+    def hashes(path):
+        cfg = build_config(tiny_config(data, models={"smai": {}}, recipes=[str(path)], seeds=[0]))
+        return [cfg.cell_hash(c) for c in cfg.cells()]
+
+    assert hashes(tmp_path / "a" / "mine.yaml") == hashes(tmp_path / "b" / "mine.yaml")
+    (tmp_path / "b" / "mine.yaml").write_text(text + "normal_fraction: 0.5\n")
+    assert hashes(tmp_path / "a" / "mine.yaml") != hashes(tmp_path / "b" / "mine.yaml")

@@ -47,6 +47,7 @@ from typing import Any
 
 from adsynth.benchmark.checks import check_resources
 from adsynth.benchmark.fewshot import check_k_rule, expand, runs_on
+from adsynth.benchmark.layout import recipe_identity
 from adsynth.errors import ConfigError
 
 #: the label of "no recipe" (models that do not train on synthetic anomalies)
@@ -172,7 +173,7 @@ class BenchConfig:
         return {
             "dataset": _dataset_spec(d),
             "model": {k: v for k, v in _spec(m).items() if k not in ("recipes", "label")},
-            "recipe": None if cell.recipe == NO_RECIPE else self.recipes[cell.recipe],
+            "recipe": None if cell.recipe == NO_RECIPE else recipe_identity(self.recipes[cell.recipe]),
             "seed": cell.seed,
             "epochs": m.epochs if m.epochs is not None else self.epochs,
             "minutes": m.minutes if m.minutes is not None else self.minutes,

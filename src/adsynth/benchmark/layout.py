@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -31,3 +32,17 @@ def read_finished(folder: Path, expected_hash: str | None = None) -> dict | None
     if expected_hash is not None and rec.get("cell_hash") != expected_hash:
         return None
     return rec
+
+
+def recipe_identity(src: str | None) -> str | dict | None:
+    """What a cell's recipe contributes to its hash: a registry name as is, a YAML file by its content.
+
+    A file's path is not part of it, so moving the file or running from another folder keeps the cells.
+    """
+    if src is None or not src.endswith((".yaml", ".yml")):
+        return src
+    try:
+        digest = hashlib.sha256(Path(src).read_bytes()).hexdigest()[:16]
+    except OSError:
+        return src  # a missing file is reported where the recipe is loaded
+    return {"file": Path(src).name, "sha256": digest}
