@@ -141,3 +141,26 @@ def test_model_names_read_without_importing_are_the_registry_s():
     assert model_names() == sorted(MODELS.list())
     with pytest.raises(ConfigError, match="unknown model 'dream'; did you mean draem"):
         check_model_name("dream")
+
+
+def test_the_model_index_matches_the_live_registry():
+    """``adsynth models`` lists from ``zoo/model_index.json`` without importing torch; a stale index
+    (a changed attribute, a new or removed model) fails here."""
+    from adsynth.zoo.model_index import build_index, read_index
+
+    assert read_index() == build_index(), (
+        "zoo/model_index.json is stale: python -m adsynth.zoo.model_index --write"
+    )
+
+
+def test_an_index_that_misses_a_folder_is_not_used(tmp_path):
+    import json
+
+    from adsynth.zoo.model_index import INDEX_PATH, read_index
+
+    data = json.loads(INDEX_PATH.read_text())
+    data["models"] = [r for r in data["models"] if r["folder"] != "patchcore"]
+    (tmp_path / "index.json").write_text(json.dumps(data))
+    assert read_index(tmp_path / "index.json") is None
+    (tmp_path / "index.json").write_text("{not json")
+    assert read_index(tmp_path / "index.json") is None

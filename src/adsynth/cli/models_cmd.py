@@ -12,23 +12,10 @@ from adsynth.cli.common import json_option, print_rows
 def models(as_json):
     """List the models: name, family, training mode, pretrained backbone needed, synthetic anomalies, the
     real-defect supervision it accepts (weak: image labels, full: masks), paper."""
-    from adsynth.zoo import load_models
-    from adsynth.zoo.base import MODELS
+    # the plain-data index when it covers every method folder (no torch import), else the live registry
+    from adsynth.zoo.model_index import build_index, read_index
 
-    load_models()
-    rows = [
-        {
-            "name": name,
-            "family": cls.family,
-            "fit_mode": cls.fit_mode,
-            "needs_pretrained": cls.needs_pretrained,
-            "uses_synthetic": cls.uses_synthetic,
-            "default_recipe": cls.default_recipe,
-            "supervision": list(cls.supervision),
-            "paper": cls.paper,
-        }
-        for name, cls in MODELS.items()
-    ]
+    rows = [{k: v for k, v in r.items() if k != "folder"} for r in (read_index() or build_index())]
 
     def cells(r):
         synth = (r["default_recipe"] or "yes") if r["uses_synthetic"] else "no"
