@@ -236,9 +236,13 @@ def remove_stale_scratch(parent: str | os.PathLike, prefix: str) -> list[Path]:
 
 
 @contextlib.contextmanager
-def scratch_dir(parent: str | os.PathLike, prefix: str) -> Iterator[Path]:
+def scratch_dir(
+    parent: str | os.PathLike, prefix: str, output: str | os.PathLike | None = None
+) -> Iterator[Path]:
     """A temporary folder in ``parent`` (same file system as the output, so renames are atomic),
     removed on exit; one left by a killed process is removed by the next call with the same prefix.
+    When it cannot be made (a read-only or full file system), the error names ``output``, the file the
+    user asked for, not the scratch folder.
 
     Example:
         >>> import tempfile
@@ -247,7 +251,14 @@ def scratch_dir(parent: str | os.PathLike, prefix: str) -> Iterator[Path]:
         True
     """
     remove_stale_scratch(parent, prefix)
-    with tempfile.TemporaryDirectory(prefix=prefix, dir=parent) as d:
+    try:
+        tmp = tempfile.TemporaryDirectory(prefix=prefix, dir=parent)
+    except OSError as e:
+        err = write_error(e, output if output is not None else parent)
+        if err is None:
+            raise
+        raise err from None
+    with tmp as d:
         (Path(d) / _OWNER).write_text(str(os.getpid()))
         yield Path(d)
 

@@ -139,3 +139,5 @@ def test_read_only_mount(tmp_path, mvtec_dir, tiny_dataset, noise_dataset):
     errors = [x for x in p.stderr.splitlines() if x.startswith("Error:")]
     assert "Traceback" not in p.stderr and len(errors) == len(READ_ONLY), p.stderr
     assert all(str(ro) in x for x in errors), errors
+    # each names the output asked for, never a scratch folder of its own (generate's, before)
+    assert not any("adsynth-gen-" in x for x in errors), errors

@@ -192,7 +192,7 @@ def generate_dataset(
         recipe, textures=textures, normal_fraction=normal_fraction, checkpoint_loader=checkpoint_loader
     )
     target = parse_size(size)
-    with scratch_dir(Path(out).parent, "adsynth-gen-") as tmpdir:
+    with scratch_dir(Path(out).parent, "adsynth-gen-", output=out) as tmpdir:
         try:
             src_path, src_desc = _prepare_source(input, tmpdir, target, sample, seed)
         except WriteError as e:  # the scratch copy of the source: name the output the user asked for
