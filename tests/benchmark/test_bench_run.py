@@ -165,3 +165,14 @@ def test_minutes_budget_times_one_epoch_then_resumes(data, tmp_path):
     epochs = [int(r["epoch"]) for r in _read(tmp_path / "cells" / cfg.cells()[0].id / "run" / "metrics.csv")]
     assert rec["epochs"] >= 1 and max(epochs) == rec["epochs"]
     assert rec["timings"]["train_s"] < 60
+
+
+def test_a_cell_trains_on_a_recipe_file(data, tmp_path):
+    """A recipe given as a YAML file reaches the trainer as that file (its content is what the hash keeps)."""
+    recipe = tmp_path / "mine.yaml"
+    recipe.write_text("name: mine\ngenerators:\n  - name: noise\n")
+    raw = tiny_config(data, models={"smai": {"hparams": {"base_width": 4}}}, recipes=[str(recipe)], seeds=[0])
+    s = run_benchmark(build_config(raw, out=tmp_path / "out"), tmp_path / "out")
+    assert s.ran == ["tiny--smai--mine--s0"] and not s.failed, s.failed
+    rec = json.loads((tmp_path / "out" / "cells" / "tiny--smai--mine--s0" / "cell.json").read_text())
+    assert rec["recipe_source"] == str(recipe)

@@ -69,7 +69,7 @@ def check_resources(cfg: BenchConfig) -> None:
             try:
                 tc = TrainConfig(
                     model=m.model, epochs=spec["epochs"], batch_size=spec["batch_size"], lr=spec["lr"],
-                    image_size=spec["image_size"], hparams=m.hparams, recipe=spec["recipe"],
+                    image_size=spec["image_size"], hparams=m.hparams, recipe=cfg.recipes.get(r),
                     device=cfg.device, workers=cfg.workers, seed=cfg.seeds[0],
                     real_defects=m.real_defects, synthetic=m.synthetic,
                 )  # fmt: skip

@@ -226,7 +226,7 @@ def _train_config(cfg: BenchConfig, cell: Cell, run_dir: Path, epochs: int | Non
         device=cfg.device,
         workers=cfg.workers,
         seed=None if resume else cell.seed,
-        recipe=None if resume else spec["recipe"],
+        recipe=None if resume or cell.recipe == NO_RECIPE else cfg.recipes[cell.recipe],
         textures=None if resume else cfg.textures,
         hparams={} if resume else dict(m.hparams),
         real_defects=None if resume else m.real_defects,
