@@ -52,6 +52,8 @@ def main() -> None:
     p.add_argument("--trials", type=int, default=50)
     p.add_argument("--samples", type=int, default=32)
     p.add_argument("--seed", type=int, default=0, help="training seed (the fit uses the fold number)")
+    p.add_argument("--space", type=Path, help="search space YAML for the fit (`adsynth recipes space BASE`)")
+    p.add_argument("--label", default="fitted", help="name of the fitted recipe's row and files")
     p.add_argument("--out", type=Path, required=True)
     a = p.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
@@ -60,7 +62,7 @@ def main() -> None:
     for f in a.folds:
         fit_data = a.datasets / f"{a.group}-k{a.k}-f{f}.h5"
         train_data = a.datasets / f"{a.group}-k0-f{f}.h5"
-        fitted = a.out / f"fitted-{a.base}-f{f}.yaml"
+        fitted = a.out / f"{a.label}-{a.base}-f{f}.yaml"
         if not fitted.exists():
             s = _run(
                 [
@@ -79,6 +81,7 @@ def main() -> None:
                     str(f),
                     "--out",
                     str(fitted),
+                    *(["--space", str(a.space)] if a.space else []),
                     "--device",
                     "cpu",
                     "-q",
@@ -86,7 +89,7 @@ def main() -> None:
             )
             timings.setdefault("fit", []).append(s)
             print(f"fold {f}: fitted {a.base} in {s:.0f} s -> {fitted}", flush=True)
-        for label, recipe in [("fitted", str(fitted)), (a.base, a.base)] + [(r, r) for r in a.fixed]:
+        for label, recipe in [(a.label, str(fitted)), (a.base, a.base)] + [(r, r) for r in a.fixed]:
             run = a.out / "runs" / f"{label}-f{f}"
             report = run / "report"
             if not (report / "metrics.json").exists():
@@ -143,11 +146,11 @@ def main() -> None:
             v = [per_fold[f][t] for f in a.folds]
             cells.append(f"{statistics.mean(v):.3f} ± {statistics.stdev(v) if len(v) > 1 else 0:.3f}")
         print(f"| {label} | " + " | ".join(cells) + " |")
-    print(f"\nfitted − {a.base}, per fold:\n")
+    print(f"\n{a.label} − {a.base}, per fold:\n")
     print("| fold | " + " | ".join(types) + " |")
     print("|---|" + "---:|" * len(types))
     for f in a.folds:
-        d = [table["fitted"][f][t] - table[a.base][f][t] for t in types]
+        d = [table[a.label][f][t] - table[a.base][f][t] for t in types]
         print(f"| {f} | " + " | ".join(f"{x:+.3f}" for x in d) + " |")
     for k, v in timings.items():
         print(f"\n{k}: {len(v)} runs, {statistics.mean(v):.0f} s each on average (wall)")

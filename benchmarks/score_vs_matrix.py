@@ -62,6 +62,9 @@ def main() -> None:
         types = sorted({t for _, t in perf} & {t for _, t in terms["score"]})
         recipes = sorted({r for r, _ in perf} & {r for r, _ in terms["score"]})
         recipes = [r for r in recipes if all((r, t) in perf for t in types)]
+        if len(recipes) < 3:
+            print(f"\n{model}: {len(recipes)} recipe(s) with a score and all types; too few to rank")
+            continue
         print(f"\n{model}: {len(recipes)} recipes ({', '.join(recipes)}), {a.metric}, mean over seeds\n")
         print("| term | pooled within types (95 % bootstrap interval) | " + " | ".join(types) + " |")
         print("|---|---|" + "---:|" * len(types))
