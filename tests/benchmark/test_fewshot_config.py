@@ -214,3 +214,16 @@ def test_tiny_run_writes_the_splits_once_and_the_report(data, tmp_path):
     mtime = (tmp_path / "datasets" / "mt-k0-f0.h5").stat().st_mtime_ns
     assert run_benchmark(cfg, tmp_path, resume=True).kept == [c.id for c in cfg.cells()]
     assert (tmp_path / "datasets" / "mt-k0-f0.h5").stat().st_mtime_ns == mtime
+
+
+def test_a_model_without_synthetic_defects_is_listed_so():
+    from adsynth.benchmark.fewshot import fewshot_markdown
+
+    info = {"model_name": "padim", "recipe": NO_RECIPE, "real_defects": None, "synthetic": True}
+    md = fewshot_markdown(
+        [], {"padim": {**info, "uses_synthetic": False}, "ds": {**info, "model_name": "ds"}}
+    )
+    assert (
+        f"| padim | padim | {NO_RECIPE} | none | no |" in md
+        and f"| ds | ds | {NO_RECIPE} | none | yes |" in md
+    )

@@ -218,7 +218,7 @@ def fewshot_markdown(rows: list[dict], conditions: dict[str, dict[str, Any]]) ->
     for c, info in conditions.items():
         lines.append(
             f"| {c} | {info['model_name']} | {info['recipe']} | {info.get('real_defects') or 'none'} | "
-            f"{'yes' if info.get('synthetic', True) else 'no'} |"
+            f"{'yes' if info.get('uses_synthetic') is not False and info.get('synthetic', True) else 'no'} |"
         )
     index = {(r["group"], r["condition"], r["k"], r["defect_type"], r["metric"]): r for r in rows}
     for g in _order(r["group"] for r in rows):
@@ -319,7 +319,10 @@ def write_fewshot_report(
     for r in records:
         conditions.setdefault(
             condition(r),
-            {k: r.get(k) for k in ("model", "model_name", "recipe", "real_defects", "synthetic")},
+            {
+                k: r.get(k)
+                for k in ("model", "model_name", "recipe", "real_defects", "synthetic", "uses_synthetic")
+            },
         )
     paths = [out / name for name in FILES]
     atomic_write_bytes(paths[0], fewshot_markdown(rows, conditions).encode("utf-8"))
