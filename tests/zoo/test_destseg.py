@@ -75,3 +75,34 @@ def test_defect_balance_weighs_each_defect_not_each_pixel():
         g = logits.grad.abs()[:, 0]
         small, large = float(g[0][mixed[0, 0] > 0].sum()), float(g[1][mixed[1, 0] > 0].sum())
         assert small_share(small / (small + large)), (balance, small, large)
+
+
+def test_the_normal_memory_is_built_once_read_by_the_head_and_kept_in_the_checkpoint(tmp_path):
+    from adsynth.zoo.methods.destseg.memory import NormalMemory
+
+    # normal features sit next to the bank, features unlike any normal one far from it
+    gen = torch.Generator().manual_seed(0)
+    normal = [torch.randn(6, 8, 8, 8, generator=gen) * 0.1 + 1.0]
+    mem = NormalMemory([8], size=64)
+    mem.build(lambda x: x, [normal], n_images=6)
+    near = mem.distances([torch.randn(2, 8, 8, 8, generator=gen) * 0.1 + 1.0])[0]
+    far = mem.distances([torch.randn(2, 8, 8, 8, generator=gen)])[0]
+    assert bool(mem.ready) and float(near.mean()) < 1.0 < float(far.mean())
+
+    data = blob_dataset(tmp_path / "blobs.h5", n_train=6, n_test=2, size=32)
+    hp = {"student_width": 2, "student_blocks": 1, "seg_width": 4, "top_k": 4, "memory": 32}
+    cfg = dict(epochs=2, batch_size=2, image_size=32, workers=0, device="cpu", progress=False, hparams=hp)
+    train(TrainConfig(model="destseg", data=data, out=str(tmp_path / "run"), seed=0, **cfg))
+    state = read_checkpoint(tmp_path / "run" / "model.pt")["state_dict"]
+    assert bool(state["memory.ready"]) and state["memory.bank0"].shape[0] == 32
+    assert float(state["memory.bank0"].abs().sum()) > 0
+    # the head reads it: another memory gives another map
+    model = DeSTSeg(image_size=32, channels=1, pretrained=False, **hp)
+    model.load_state_dict(state)
+    model.eval()
+    x = torch.rand(2, 1, 32, 32, generator=gen)
+    before = model.predict(x).anomaly_map
+    model.memory.bank0.copy_(
+        torch.nn.functional.normalize(torch.randn(32, model.memory.bank0.shape[1]), dim=1)
+    )
+    assert not torch.allclose(before, model.predict(x).anomaly_map)

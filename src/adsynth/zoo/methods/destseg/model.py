@@ -29,6 +29,7 @@ from adsynth.errors import ConfigError
 from adsynth.zoo.base import Prediction, register_model
 from adsynth.zoo.components.distillation import FrozenBackboneModel, ResidualBlock, conv_bn_relu
 from adsynth.zoo.methods.destseg.loss import cosine_distance_loss, segmentation_loss
+from adsynth.zoo.methods.destseg.memory import NormalMemory
 
 #: the paper's ASPP dilation rates, for its 64×64 stride-4 grid (256 px input)
 PAPER_RATES = (6, 12, 18)
@@ -199,6 +200,8 @@ class DeSTSeg(FrozenBackboneModel):
             over levels of the teacher-student cosine distances, upsampled).
         balance: the segmentation loss' pixel weighting: ``"pixel"`` (the paper) or ``"defect"`` (each
             image's defect weighs the same whatever its area; see ``loss.defect_balanced_weights``).
+        memory: positions per level of a memory of normal teacher features whose nearest-neighbour
+            distances the head reads too (``memory.NormalMemory``; 0, the default: none, the paper).
 
     Example:
         >>> m = DeSTSeg(image_size=64, backbone="resnet18", pretrained=False, student_width=4,
@@ -245,6 +248,7 @@ class DeSTSeg(FrozenBackboneModel):
         top_k: int = 100,
         output: str = "segmentation",
         balance: str = "pixel",
+        memory: int = 0,
         weights_source: str | None = None,
     ) -> None:
         if aspp_rates is not None:
@@ -278,6 +282,7 @@ class DeSTSeg(FrozenBackboneModel):
             top_k=check_positive_int(top_k, "top_k"),
             output=check_choice(output, ("segmentation", "student"), "output"),
             balance=check_choice(balance, ("pixel", "defect"), "balance"),
+            memory=int(check_range(memory, 0, 1 << 20, "memory")),
         )
         hp = self._hparams
         self.student = DenoisingStudent(
@@ -288,7 +293,9 @@ class DeSTSeg(FrozenBackboneModel):
             hp["student_blocks"],
         )
         rates = hp["aspp_rates"] or scaled_rates(self.image_size)
-        self.segmentation = SegmentationHead(sum(self.feature_channels), hp["seg_width"], rates)
+        self.memory = NormalMemory(self.feature_channels, hp["memory"]) if hp["memory"] else None
+        extra = len(self.feature_channels) if self.memory is not None else 0
+        self.segmentation = SegmentationHead(sum(self.feature_channels) + extra, hp["seg_width"], rates)
         # The phase of the current epoch, a pure function of (epoch, epochs) set by on_epoch_start; both
         # until then, so that a training step outside the trainer exercises both networks.
         self.train_student = True
@@ -311,19 +318,33 @@ class DeSTSeg(FrozenBackboneModel):
     def segment(self, teacher: Sequence[torch.Tensor], student: Sequence[torch.Tensor]) -> torch.Tensor:
         """B×1×h×w logits on the finest grid from ``−t̂ ⊙ ŝ`` of every level (the reference's input)."""
         size = teacher[0].shape[-2:]
-        x = torch.cat(
-            [
-                F.interpolate(
-                    -F.normalize(t.float(), dim=1) * F.normalize(s.float(), dim=1),
-                    size=size,
-                    mode="bilinear",
-                    align_corners=False,
+        maps = [
+            -F.normalize(t.float(), dim=1) * F.normalize(s.float(), dim=1)
+            for t, s in zip(teacher, student, strict=True)
+        ]
+        if self.memory is not None:
+            if not bool(self.memory.ready):
+                raise ConfigError(
+                    "destseg: `memory` needs the pass over the whole normal training images before training "
+                    "(not available with --crop)"
                 )
-                for t, s in zip(teacher, student, strict=True)
-            ],
-            1,
-        )
+            maps += self.memory.distances(teacher)
+        x = torch.cat([F.interpolate(m, size=size, mode="bilinear", align_corners=False) for m in maps], 1)
         return self.segmentation(x)
+
+    @torch.no_grad()
+    def on_train_start(self, dataset) -> None:
+        """With ``memory``: fill it from the normal training images, in row order (kept on resume)."""
+        if self.memory is None or bool(self.memory.ready):
+            return
+        device = self.memory.mean.device
+
+        def batches():
+            for start in range(0, len(dataset), 32):
+                stop = min(start + 32, len(dataset))
+                yield torch.stack([dataset[i]["image"] for i in range(start, stop)]).to(device)
+
+        self.memory.build(self.features, batches(), len(dataset))
 
     # ------------------------------------------------------------------ training
     def on_epoch_start(self, epoch: int, epochs: int) -> None:
