@@ -29,9 +29,13 @@ from torch.nn import functional as F
 _CHUNK = 4096
 
 
-def _flat(f: torch.Tensor) -> torch.Tensor:
-    """B×C×h×w → B×(h·w)×C, L2-normalised over the channels."""
-    return F.normalize(f.float(), dim=1).flatten(2).transpose(1, 2)
+def _flat(f: torch.Tensor, aggregate: int) -> torch.Tensor:
+    """B×C×h×w → B×(h·w)×C: averaged over ``aggregate``² neighbours (PatchCore's local aggregation),
+    L2-normalised over the channels."""
+    f = f.float()
+    if aggregate > 1:
+        f = F.avg_pool2d(f, aggregate, 1, aggregate // 2, count_include_pad=False)
+    return F.normalize(f, dim=1).flatten(2).transpose(1, 2)
 
 
 class NormalMemory(nn.Module):
@@ -40,11 +44,12 @@ class NormalMemory(nn.Module):
     Args:
         channels: the teacher's channels per level.
         size: positions kept per level.
+        aggregate: each position's feature is the mean over its ``aggregate``² neighbours (odd; 1: none).
     """
 
-    def __init__(self, channels: Sequence[int], size: int) -> None:
+    def __init__(self, channels: Sequence[int], size: int, aggregate: int = 3) -> None:
         super().__init__()
-        self.size = int(size)
+        self.size, self.aggregate = int(size), int(aggregate)
         for i, c in enumerate(channels):
             self.register_buffer(f"bank{i}", torch.zeros(self.size, int(c)))
         self.register_buffer("mean", torch.zeros(len(channels)))
@@ -70,7 +75,7 @@ class NormalMemory(nn.Module):
         held: list[list[torch.Tensor]] = [[] for _ in range(self.levels)]
         for images in batches:
             for i, f in enumerate(features(images)):
-                flat = _flat(f).cpu()
+                flat = _flat(f, self.aggregate).cpu()
                 per = min(flat.shape[1], max(1, math.ceil(self.size / n_images)))
                 for row in flat:
                     order = torch.randperm(row.shape[0], generator=gen)
@@ -105,6 +110,6 @@ class NormalMemory(nn.Module):
         out = []
         for i, f in enumerate(features):
             b, _, h, w = f.shape
-            d = self._nearest(_flat(f).reshape(b * h * w, -1), getattr(self, f"bank{i}"))
+            d = self._nearest(_flat(f, self.aggregate).reshape(b * h * w, -1), getattr(self, f"bank{i}"))
             out.append(((d - self.mean[i]) / self.std[i]).reshape(b, 1, h, w))
         return out
