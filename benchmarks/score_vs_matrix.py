@@ -22,12 +22,16 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import rankdata
 
+from adsynth.benchmark.layout import CONFIG_FILE
+from adsynth.benchmark.results import collect
+
 
 def _matrix(bench: Path, metric: str) -> dict[str, dict[tuple[str, str], float]]:
-    """model -> (recipe, defect type) -> mean over seeds."""
+    """model -> (recipe, defect type) -> mean over seeds, from the benchmark's finished cells."""
+    manifest = json.loads((bench / CONFIG_FILE).read_text())
+    records, _missing, _failed = collect([bench], manifest)
     vals: dict[str, dict[tuple[str, str], list[float]]] = defaultdict(lambda: defaultdict(list))
-    for f in sorted(bench.glob("cells/*/cell.json")):
-        rec = json.loads(f.read_text())
+    for rec in records:
         for row in rec["rows"]:
             if row["metric"] == metric and row["defect_type"] != "all":
                 vals[rec["model"]][(rec["recipe"], row["defect_type"])].append(row["value"])

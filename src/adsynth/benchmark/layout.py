@@ -11,9 +11,10 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
+
+from adsynth.fsutil import file_sha256
 
 #: A finished cell's record, in ``cells/<id>/``.
 CELL_FILE = "cell.json"
@@ -42,7 +43,7 @@ def recipe_identity(src: str | None) -> str | dict | None:
     if src is None or not src.endswith((".yaml", ".yml")):
         return src
     try:
-        digest = hashlib.sha256(Path(src).read_bytes()).hexdigest()[:16]
+        digest = file_sha256(src)[:16]
     except OSError:
         return src  # a missing file is reported where the recipe is loaded
     return {"file": Path(src).name, "sha256": digest}

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from adsynth.benchmark.config import NO_RECIPE, BenchConfig, Cell, shard_cells
+from adsynth.benchmark.config import BenchConfig, Cell, shard_cells
 from adsynth.benchmark.layout import CELL_FILE, CONFIG_FILE, FAILED_FILE, read_finished
 from adsynth.benchmark.merge import write_outputs
 from adsynth.errors import ConfigError, OutputExistsError, UsageError
@@ -226,7 +226,7 @@ def _train_config(cfg: BenchConfig, cell: Cell, run_dir: Path, epochs: int | Non
         device=cfg.device,
         workers=cfg.workers,
         seed=None if resume else cell.seed,
-        recipe=None if resume or cell.recipe == NO_RECIPE else cfg.recipes[cell.recipe],
+        recipe=None if resume else cfg.recipes.get(cell.recipe),
         textures=None if resume else cfg.textures,
         hparams={} if resume else dict(m.hparams),
         real_defects=None if resume else m.real_defects,
@@ -303,7 +303,7 @@ def run_cell(cfg: BenchConfig, cell: Cell, folder: Path) -> dict[str, Any]:
         "model_name": m.model,
         "uses_synthetic": m.uses_synthetic,
         "recipe": cell.recipe,
-        "recipe_source": None if cell.recipe == NO_RECIPE else cfg.recipes[cell.recipe],
+        "recipe_source": cfg.recipes.get(cell.recipe),
         "real_defects": m.real_defects,
         "synthetic": m.synthetic,
         "fewshot": None if d.fewshot is None else {"group": d.group, **d.fewshot},

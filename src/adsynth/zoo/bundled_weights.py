@@ -18,7 +18,6 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import re
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from adsynth.errors import WeightsError
+from adsynth.fsutil import file_sha256
 
 # Sub-module names of one EfficientNet-PyTorch block → timm's, by block kind. The first block of stage 0
 # has no expansion (timm's DepthwiseSeparableConv); every other block is an inverted residual. Lite
@@ -156,15 +156,6 @@ class BundledWeights:
             )
         state = torch.load(path, map_location="cpu", weights_only=True)
         return self.key_map(state, stage_depths)
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _lite(version: int, sha256: str, filename: str, extra: str | None) -> BundledWeights:

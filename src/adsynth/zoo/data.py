@@ -296,6 +296,16 @@ class EpochSampler(Sampler[int]):
         return iter(torch.randperm(self.n, generator=epoch_generator(self.seed, self.epoch)).tolist())
 
 
+def image_chunks(
+    dataset: Any, device: torch.device, chunk: int = 32
+) -> Iterator[tuple[list[int], torch.Tensor]]:
+    """Yield ``(row indices, B×C×H×W images on device)`` of ``dataset``'s items in row order and fixed
+    chunks, so that what is computed from them does not depend on any batch's composition."""
+    for start in range(0, len(dataset), chunk):
+        items = [dataset[i] for i in range(start, min(start + chunk, len(dataset)))]
+        yield [int(it["index"]) for it in items], torch.stack([it["image"] for it in items]).to(device)
+
+
 def derive_seed(*parts: int) -> int:
     """A 63-bit seed derived from integers (numpy's SeedSequence hashing)."""
     return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1, np.uint64)[0]) >> 1

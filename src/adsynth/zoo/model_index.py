@@ -63,10 +63,10 @@ def read_index(path: Path = INDEX_PATH) -> list[dict[str, Any]] | None:
 def write_index(path: Path = INDEX_PATH) -> int:
     """Write the live registry's rows to ``path``; returns the number of models."""
     rows = build_index()
+    from adsynth.fsutil import atomic_write_bytes
+
     text = json.dumps({"format": "adsynth-model-index", "models": rows}, indent=1, ensure_ascii=False) + "\n"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_bytes(path, text.encode("utf-8"))
     return len(rows)
 
 

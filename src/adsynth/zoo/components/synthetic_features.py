@@ -39,6 +39,7 @@ from adsynth._validation import check_positive_int, check_range
 from adsynth.errors import ConfigError
 from adsynth.zoo.components.distillation import FrozenBackboneModel
 from adsynth.zoo.components.features import finish_map
+from adsynth.zoo.data import image_chunks
 
 __all__ = [
     "Discriminator",
@@ -183,11 +184,8 @@ class SyntheticFeatureModel(FrozenBackboneModel):
     def normal_embeddings(self, dataset: Any, chunk: int = 32):
         """Yield ``(row indices, raw B×D×h×w embeddings)`` of ``dataset``'s images in row order and fixed
         chunks (values independent of any batch's composition)."""
-        device = self.feat_mean.device
-        for start in range(0, len(dataset), chunk):
-            items = [dataset[i] for i in range(start, min(start + chunk, len(dataset)))]
-            raw = self.raw_embed(torch.stack([it["image"] for it in items]).to(device))
-            yield [int(it["index"]) for it in items], raw
+        for indices, images in image_chunks(dataset, self.feat_mean.device, chunk):
+            yield indices, self.raw_embed(images)
 
     def train_embed(self, batch: dict[str, torch.Tensor], key: str = "image") -> torch.Tensor:
         """Standardised embedding of a training batch's ``key`` images: the normal images' from the

@@ -57,9 +57,6 @@ class NormalMemory(nn.Module):
         self.register_buffer("ready", torch.zeros((), dtype=torch.bool))
         self.levels = len(channels)
 
-    def banks(self) -> list[torch.Tensor]:
-        return [getattr(self, f"bank{i}") for i in range(self.levels)]
-
     @torch.no_grad()
     def build(
         self,

@@ -28,6 +28,7 @@ from adsynth._validation import check_choice, check_positive_int, check_range
 from adsynth.errors import ConfigError
 from adsynth.zoo.base import Prediction, register_model
 from adsynth.zoo.components.distillation import FrozenBackboneModel, ResidualBlock, conv_bn_relu
+from adsynth.zoo.data import image_chunks
 from adsynth.zoo.methods.destseg.loss import cosine_distance_loss, segmentation_loss
 from adsynth.zoo.methods.destseg.memory import NormalMemory
 
@@ -337,14 +338,8 @@ class DeSTSeg(FrozenBackboneModel):
         """With ``memory``: fill it from the normal training images, in row order (kept on resume)."""
         if self.memory is None or bool(self.memory.ready):
             return
-        device = self.memory.mean.device
-
-        def batches():
-            for start in range(0, len(dataset), 32):
-                stop = min(start + 32, len(dataset))
-                yield torch.stack([dataset[i]["image"] for i in range(start, stop)]).to(device)
-
-        self.memory.build(self.features, batches(), len(dataset))
+        chunks = (images for _, images in image_chunks(dataset, self.memory.mean.device))
+        self.memory.build(self.features, chunks, len(dataset))
 
     # ------------------------------------------------------------------ training
     def on_epoch_start(self, epoch: int, epochs: int) -> None:
