@@ -57,6 +57,9 @@ def test_killed_cell_is_redone_and_finished_cells_kept(data, tmp_path, monkeypat
     first, second = (tmp_path / "cells" / c.id for c in cfg.cells())
     assert (first / "cell.json").is_file()
     assert (second / "run" / "model.pt").is_file() and not (second / "cell.json").exists()
+    assert (second / "run" / "last.pt").is_file()  # the killed cell's training state is still there
+    # a finished cell keeps its model but not the training state (most of its size; never resumed)
+    assert (first / "run" / "model.pt").is_file() and not (first / "run" / "last.pt").exists()
     (second / "run" / "stale-marker").write_text("from the killed run")
     before = (first / "cell.json").stat().st_mtime_ns
 

@@ -1,8 +1,10 @@
 """Run a benchmark's cells: train, predict, evaluate per defect type, one folder per cell.
 
-A cell's folder ``cells/<id>/`` holds its run (``run/model.pt``, ``last.pt``, ``metrics.csv``),
-``maps.h5`` and ``report/``; ``cell.json`` (its metric rows, timings, versions and the cell's hash) is
-written atomically last, so it marks a finished cell. ``--resume`` keeps every cell whose ``cell.json``
+A cell's folder ``cells/<id>/`` holds its run (``run/model.pt``, ``metrics.csv``), ``maps.h5`` and
+``report/``; ``cell.json`` (its metric rows, timings, versions and the cell's hash) is written atomically
+last, so it marks a finished cell. The run's ``last.pt`` (optimizer and RNG state, there to resume an
+interrupted training) is deleted once the cell is finished: it is most of a cell's size, and a finished
+cell is never trained again. ``--resume`` keeps every cell whose ``cell.json``
 matches the configuration; a cell without it (interrupted, killed, failed) is removed and redone.
 
 Cells run one after another in this process (on its ``device``); parallel work is several processes,
@@ -27,6 +29,7 @@ from adsynth.benchmark.layout import CELL_FILE, CONFIG_FILE, FAILED_FILE, read_f
 from adsynth.benchmark.merge import write_outputs
 from adsynth.errors import ConfigError, OutputExistsError, UsageError
 from adsynth.fsutil import atomic_write_bytes
+from adsynth.zoo.precheck import LAST_FILE
 
 
 @dataclass
@@ -324,4 +327,5 @@ def run_cell(cfg: BenchConfig, cell: Cell, folder: Path) -> dict[str, Any]:
         "rows": rows,
     }
     write_json(folder / CELL_FILE, rec)
+    (folder / "run" / LAST_FILE).unlink(missing_ok=True)  # the finished cell is never resumed
     return rec
