@@ -14,6 +14,8 @@ kept (their outputs exist), so a run resumes.
 
     python benchmarks/recipe_fit_heldout.py --datasets fewshot_mt/datasets --group mt --k 5 \\
         --base draem --fixed erasure --out fit_heldout/
+    python benchmarks/recipe_fit_heldout.py --datasets bottle128 --group bottle --k 5 --epochs 16 \
+        --base draem --fixed erasure --out fit_heldout_bottle/
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ def main() -> None:
     p.add_argument("--trials", type=int, default=50)
     p.add_argument("--samples", type=int, default=32)
     p.add_argument("--seed", type=int, default=0, help="training seed (the fit uses the fold number)")
+    p.add_argument("--epochs", type=int, help="training epochs (default: the model's)")
     p.add_argument("--space", type=Path, help="search space YAML for the fit (`adsynth recipes space BASE`)")
     p.add_argument("--label", default="fitted", help="name of the fitted recipe's row and files")
     p.add_argument("--out", type=Path, required=True)
@@ -112,6 +115,7 @@ def main() -> None:
                         "--workers",
                         "0",
                         "--overwrite",
+                        *(["--epochs", str(a.epochs)] if a.epochs else []),
                     ]
                 )
                 timings.setdefault("train", []).append(s)
