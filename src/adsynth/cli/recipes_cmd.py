@@ -194,8 +194,9 @@ def fit_cmd(data, samples, image_size, real_split, textures, device, batch_size,
         f"({r.n_new} run now, {r.seconds:.1f} s); study {r.study}",
         *(f"  {k}: {v}" for k, v in r.values.items()),
         f"use it: adsynth generate --recipe {r.out} ... or adsynth train --recipe {r.out} ...",
-        "note: closer defects are not a better training recipe; on magnetic tile fitted recipes taught "
-        "DeSTSeg less than their base (docs/RECIPES.md): compare it with its base in a benchmark",
+        "note: closer defects are not a better training recipe: fitted recipes taught DeSTSeg less than "
+        "their base on magnetic tile and as much on bottle (docs/RECIPES.md); compare it with its base "
+        "and with the best-scored fixed recipe in a benchmark",
     ]
     say(mode, lines, command="recipes fit", out=str(r.out), study=str(r.study), best_score=r.best_score,
         base_score=r.base_score, best_trial=r.best_trial, trials=r.n_trials, values=r.values)  # fmt: skip
