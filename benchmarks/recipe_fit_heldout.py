@@ -14,8 +14,10 @@ kept (their outputs exist), so a run resumes.
 
     python benchmarks/recipe_fit_heldout.py --datasets fewshot_mt/datasets --group mt --k 5 \\
         --base draem --fixed erasure --out fit_heldout/
-    python benchmarks/recipe_fit_heldout.py --datasets bottle128 --group bottle --k 5 --epochs 16 \
-        --base draem --fixed erasure --out fit_heldout_bottle/
+    # bottle-k{0,5}-f<F>.h5 made by `adsynth dataset split-defects --train-defects K --defect-fold F
+    # --defect-pool 5` from a 128 px import of MVTec AD bottle, into the folder bottle128/
+    python benchmarks/recipe_fit_heldout.py --datasets bottle128 --group bottle --k 5 --epochs 16 \\
+        --base draem --fixed erasure poisson --out fit_heldout_bottle/
 """
 
 from __future__ import annotations

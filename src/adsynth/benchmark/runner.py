@@ -4,8 +4,8 @@ A cell's folder ``cells/<id>/`` holds its run (``run/model.pt``, ``metrics.csv``
 ``report/``; ``cell.json`` (its metric rows, timings, versions and the cell's hash) is written atomically
 last, so it marks a finished cell. The run's ``last.pt`` (optimizer and RNG state, there to resume an
 interrupted training) is deleted once the cell is finished: it is most of a cell's size, and a finished
-cell is never trained again. ``--resume`` keeps every cell whose ``cell.json``
-matches the configuration; a cell without it (interrupted, killed, failed) is removed and redone.
+cell is never trained again. ``--resume`` keeps every cell whose ``cell.json`` matches the
+configuration; a cell without it (interrupted, killed, failed) is removed and redone.
 
 Cells run one after another in this process (on its ``device``); parallel work is several processes,
 each with its own ``--shard i/n`` (and ``--device cuda:i`` or ``CUDA_VISIBLE_DEVICES``) on one output
