@@ -106,3 +106,20 @@ def test_the_normal_memory_is_built_once_read_by_the_head_and_kept_in_the_checkp
         torch.nn.functional.normalize(torch.randn(32, model.memory.bank0.shape[1]), dim=1)
     )
     assert not torch.allclose(before, model.predict(x).anomaly_map)
+
+
+def test_sigma_blurs_the_map_and_leaves_the_image_score():
+    """sigma = 4: the map is the unblurred map through the shared Gaussian blur; the score is unchanged."""
+    from adsynth.zoo.components.blur import gaussian_blur2d
+
+    hp = {"image_size": 32, "pretrained": False, "student_width": 2, "student_blocks": 1, "seg_width": 4}
+    torch.manual_seed(0)
+    plain = DeSTSeg(**hp, top_k=4).eval()
+    blurred = DeSTSeg(**hp, top_k=4, sigma=4.0).eval()
+    blurred.load_state_dict(plain.state_dict())
+    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    a, b = plain.predict(x), blurred.predict(x)
+    assert torch.equal(a.score, b.score)
+    assert not torch.allclose(a.anomaly_map, b.anomaly_map)
+    assert torch.allclose(b.anomaly_map, gaussian_blur2d(a.anomaly_map, 4.0))
+    assert plain._hparams["sigma"] == 0.0
