@@ -18,7 +18,9 @@ from adsynth.zoo.trainer import TrainConfig, train
 load_models()
 
 
-def _seen_batches(data, out, monkeypatch, **kw) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+def _seen_batches(
+    data, out, monkeypatch, extra: dict | None = None, **kw
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """The ``aug_image`` and ``aug_mask`` of every training step the model received (1 epoch)."""
     images, masks = [], []
     step = DeSTSeg.training_step
@@ -30,7 +32,7 @@ def _seen_batches(data, out, monkeypatch, **kw) -> tuple[list[torch.Tensor], lis
         return step(self, batch, optimizer_idx)
 
     monkeypatch.setattr(DeSTSeg, "training_step", spy)
-    hparams = {"student_width": 2, "student_blocks": 1, "seg_width": 4, "top_k": 4}
+    hparams = {"student_width": 2, "student_blocks": 1, "seg_width": 4, "top_k": 4, **(extra or {})}
     cfg = dict(
         epochs=1, batch_size=2, image_size=32, workers=0, device="cpu", progress=False, hparams=hparams
     )
@@ -123,3 +125,15 @@ def test_sigma_blurs_the_map_and_leaves_the_image_score():
     assert not torch.allclose(a.anomaly_map, b.anomaly_map)
     assert torch.allclose(b.anomaly_map, gaussian_blur2d(a.anomaly_map, 4.0))
     assert plain._hparams["sigma"] == 0.0
+
+
+def test_rotation_turns_the_training_images_and_is_off_by_default(tmp_path, monkeypatch):
+    data = blob_dataset(tmp_path / "d.h5", n_train=4, n_test=1, size=32)
+    plain = _seen_batches(data, tmp_path / "plain", monkeypatch)
+    turned = _seen_batches(data, tmp_path / "turned", monkeypatch, extra={"rotation": 90.0})
+    again = _seen_batches(data, tmp_path / "again", monkeypatch, extra={"rotation": 90.0})
+    assert not torch.equal(plain[0], turned[0])
+    assert torch.equal(turned[0], again[0]) and torch.equal(turned[1], again[1])  # seeded
+    hp = {"image_size": 32, "pretrained": False, "student_width": 2, "student_blocks": 1, "seg_width": 4}
+    assert DeSTSeg(**hp).train_rotation() is None
+    assert DeSTSeg(**hp, rotation=5.0).train_rotation() == (1.0, 5.0)

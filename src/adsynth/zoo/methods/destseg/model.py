@@ -207,6 +207,9 @@ class DeSTSeg(FrozenBackboneModel):
             distances the head reads too (``memory.NormalMemory``; 0, the default: none, the paper).
         sigma: Gaussian blur of the output map in pixels (0, the default: none, the paper; the image
             score is taken before the blur, so it does not change). Bottle at 256 px: 4 (README).
+        rotation: each normal training image is rotated about its centre by U(−r, r) degrees (black
+            outside) before the synthesis (0, the default: none; the reference rotates bottle, grid,
+            hazelnut, leather, tile, carpet and screw by a multiple of 90° plus up to ±5°).
 
     Example:
         >>> m = DeSTSeg(image_size=64, backbone="resnet18", pretrained=False, student_width=4,
@@ -255,6 +258,7 @@ class DeSTSeg(FrozenBackboneModel):
         balance: str = "pixel",
         memory: int = 0,
         sigma: float = 0.0,
+        rotation: float = 0.0,
         weights_source: str | None = None,
     ) -> None:
         if aspp_rates is not None:
@@ -290,6 +294,7 @@ class DeSTSeg(FrozenBackboneModel):
             balance=check_choice(balance, ("pixel", "defect"), "balance"),
             memory=int(check_range(memory, 0, 1 << 20, "memory")),
             sigma=check_range(sigma, 0.0, 64.0, "sigma"),
+            rotation=check_range(rotation, 0.0, 180.0, "rotation"),
         )
         hp = self._hparams
         self.student = DenoisingStudent(
@@ -340,6 +345,10 @@ class DeSTSeg(FrozenBackboneModel):
         return self.segmentation(x)
 
     @torch.no_grad()
+    def train_rotation(self) -> tuple[float, float] | None:
+        r = float(self._hparams["rotation"])
+        return (1.0, r) if r > 0 else None
+
     def on_train_start(self, dataset) -> None:
         """With ``memory``: fill it from the normal training images, in row order (kept on resume)."""
         if self.memory is None or bool(self.memory.ready):
