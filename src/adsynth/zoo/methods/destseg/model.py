@@ -344,11 +344,11 @@ class DeSTSeg(FrozenBackboneModel):
         x = torch.cat([F.interpolate(m, size=size, mode="bilinear", align_corners=False) for m in maps], 1)
         return self.segmentation(x)
 
-    @torch.no_grad()
     def train_rotation(self) -> tuple[float, float] | None:
         r = float(self._hparams["rotation"])
         return (1.0, r) if r > 0 else None
 
+    @torch.no_grad()
     def on_train_start(self, dataset) -> None:
         """With ``memory``: fill it from the normal training images, in row order (kept on resume)."""
         if self.memory is None or bool(self.memory.ready):
