@@ -227,3 +227,16 @@ def test_a_model_without_synthetic_defects_is_listed_so():
         f"| padim | padim | {NO_RECIPE} | none | no |" in md
         and f"| ds | ds | {NO_RECIPE} | none | yes |" in md
     )
+
+
+def test_feature_noise_models_are_listed_as_training_on_synthetic_anomalies():
+    """SuperSimpleNet has no recipe but trains on feature-space anomalies, unless `synthetic: false`."""
+    from adsynth.benchmark.fewshot import fewshot_markdown
+
+    info = {"model_name": "supersimplenet", "recipe": NO_RECIPE, "real_defects": "all"}
+    info["uses_synthetic"] = False
+    md = fewshot_markdown([], {"mixed": {**info, "synthetic": True}, "real": {**info, "synthetic": False}})
+    assert (
+        f"| mixed | supersimplenet | {NO_RECIPE} | all | feature noise |" in md
+        and f"| real | supersimplenet | {NO_RECIPE} | all | no |" in md
+    )

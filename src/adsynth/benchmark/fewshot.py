@@ -200,6 +200,25 @@ def _cell(r: dict | None) -> str:
     return f"{r['mean']:.3f}{sd}" + (" *" if r["from_k0"] else "")
 
 
+def _feature_noise(model_name: str | None) -> bool:
+    """Whether a zoo model makes its anomalies in feature space (SimpleNet, SuperSimpleNet): no recipe."""
+    from adsynth.zoo import load_models
+    from adsynth.zoo.base import MODELS
+    from adsynth.zoo.components.synthetic_features import SyntheticFeatureModel
+
+    load_models()
+    return model_name in MODELS and issubclass(MODELS.get(model_name), SyntheticFeatureModel)
+
+
+def _synthetic(info: dict[str, Any]) -> str:
+    """The `synthetic` column: `yes` (a recipe's image-space defects), `feature noise`, or `no`."""
+    if info.get("synthetic") is False:
+        return "no"
+    if info.get("uses_synthetic") is not False:
+        return "yes"
+    return "feature noise" if _feature_noise(info.get("model_name")) else "no"
+
+
 def fewshot_markdown(rows: list[dict], conditions: dict[str, dict[str, Any]]) -> str:
     """Per entry and metric, a table: condition × K rows, defect types (and mean, all) columns."""
     from adsynth.evaluate.report import METRICS
@@ -218,7 +237,7 @@ def fewshot_markdown(rows: list[dict], conditions: dict[str, dict[str, Any]]) ->
     for c, info in conditions.items():
         lines.append(
             f"| {c} | {info['model_name']} | {info['recipe']} | {info.get('real_defects') or 'none'} | "
-            f"{'yes' if info.get('uses_synthetic') is not False and info.get('synthetic', True) else 'no'} |"
+            f"{_synthetic(info)} |"
         )
     index = {(r["group"], r["condition"], r["k"], r["defect_type"], r["metric"]): r for r in rows}
     for g in _order(r["group"] for r in rows):
