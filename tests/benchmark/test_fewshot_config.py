@@ -208,6 +208,7 @@ def test_tiny_run_writes_the_splits_once_and_the_report(data, tmp_path):
     assert DatasetReader(k0.path, split="test").names == DatasetReader(f0.path, split="test").names
     rec = json.loads((tmp_path / "cells" / "mt-k1-f1--ssn-real--none--s0" / "cell.json").read_text())
     assert rec["real_defects"] == "all" and rec["synthetic"] is False
+    assert rec["feature_noise"] is True  # SuperSimpleNet: the few-shot report lists its noise
     assert rec["fewshot"] == {"group": "mt", "k": 1, "fold": 1, "pool": 1, "seed": 0}
     md = (tmp_path / "fewshot.md").read_text()
     assert "| synth | 1 |" in md and "| ssn-real | 1 |" in md and (tmp_path / "fewshot.png").is_file()
@@ -234,7 +235,7 @@ def test_feature_noise_models_are_listed_as_training_on_synthetic_anomalies():
     from adsynth.benchmark.fewshot import fewshot_markdown
 
     info = {"model_name": "supersimplenet", "recipe": NO_RECIPE, "real_defects": "all"}
-    info["uses_synthetic"] = False
+    info.update(uses_synthetic=False, feature_noise=True)  # as the runner records a SuperSimpleNet cell
     md = fewshot_markdown([], {"mixed": {**info, "synthetic": True}, "real": {**info, "synthetic": False}})
     assert (
         f"| mixed | supersimplenet | {NO_RECIPE} | all | feature noise |" in md

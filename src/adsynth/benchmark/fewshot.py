@@ -200,23 +200,13 @@ def _cell(r: dict | None) -> str:
     return f"{r['mean']:.3f}{sd}" + (" *" if r["from_k0"] else "")
 
 
-def _feature_noise(model_name: str | None) -> bool:
-    """Whether a zoo model makes its anomalies in feature space (SimpleNet, SuperSimpleNet): no recipe."""
-    from adsynth.zoo import load_models
-    from adsynth.zoo.base import MODELS
-    from adsynth.zoo.components.synthetic_features import SyntheticFeatureModel
-
-    load_models()
-    return model_name in MODELS and issubclass(MODELS.get(model_name), SyntheticFeatureModel)
-
-
 def _synthetic(info: dict[str, Any]) -> str:
     """The `synthetic` column: `yes` (a recipe's image-space defects), `feature noise`, or `no`."""
     if info.get("synthetic") is False:
         return "no"
     if info.get("uses_synthetic") is not False:
         return "yes"
-    return "feature noise" if _feature_noise(info.get("model_name")) else "no"
+    return "feature noise" if info.get("feature_noise") else "no"
 
 
 def fewshot_markdown(rows: list[dict], conditions: dict[str, dict[str, Any]]) -> str:
@@ -340,7 +330,15 @@ def write_fewshot_report(
             condition(r),
             {
                 k: r.get(k)
-                for k in ("model", "model_name", "recipe", "real_defects", "synthetic", "uses_synthetic")
+                for k in (
+                    "model",
+                    "model_name",
+                    "recipe",
+                    "real_defects",
+                    "synthetic",
+                    "uses_synthetic",
+                    "feature_noise",
+                )
             },
         )
     paths = [out / name for name in FILES]

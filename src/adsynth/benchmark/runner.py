@@ -265,6 +265,8 @@ def run_cell(cfg: BenchConfig, cell: Cell, folder: Path) -> dict[str, Any]:
     from adsynth.evaluate.metrics import Undefined
     from adsynth.evaluate.report import format_markdown, write_report
     from adsynth.evaluate.runner import evaluate_files, image_getter
+    from adsynth.zoo.base import MODELS
+    from adsynth.zoo.components.synthetic_features import SyntheticFeatureModel
     from adsynth.zoo.deploy.predict import predict_dataset
     from adsynth.zoo.device import resolve_device
 
@@ -305,6 +307,8 @@ def run_cell(cfg: BenchConfig, cell: Cell, folder: Path) -> dict[str, Any]:
         "model": cell.model,
         "model_name": m.model,
         "uses_synthetic": m.uses_synthetic,
+        # SimpleNet, SuperSimpleNet: anomalies made in feature space, no recipe (the few-shot report says so)
+        "feature_noise": issubclass(MODELS.get(m.model), SyntheticFeatureModel),
         "recipe": cell.recipe,
         "recipe_source": cfg.recipes.get(cell.recipe),
         "real_defects": m.real_defects,
